@@ -1,0 +1,25 @@
+"""Typed, validated `maas:` stack config: the single source of truth for every resource."""
+
+from .config import Adapter, Config, Epp, Gateway, Model, Resources, Route, Toleration, Versions
+from .errors import ConfigError, Violation
+from .loader import load_config, load_stack_config
+from .names import POOL_LABEL, derive_pool_name, pool_selector
+
+__all__ = [
+    "Adapter",
+    "Config",
+    "ConfigError",
+    "Epp",
+    "Gateway",
+    "Model",
+    "POOL_LABEL",
+    "Resources",
+    "Route",
+    "Toleration",
+    "Versions",
+    "Violation",
+    "derive_pool_name",
+    "load_config",
+    "load_stack_config",
+    "pool_selector",
+]

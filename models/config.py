@@ -1,0 +1,361 @@
+"""Pydantic v2 models of the `maas:` stack config: the single source of truth.
+
+Every rule that spans fields (unique client names, unique pool names, platform constraints) is
+checked here, so a bad config stops `pulumi preview` before any resource is registered.
+Defaults that depend on other keys (listener port per platform, images per version pin, pool
+names per model name) are resolved here too, so components never re-derive them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from .errors import ConfigError, Violation, dotted_path
+from .names import (
+    DNS1035_RULE,
+    POOL_NAME_MAX,
+    derive_pool_name,
+    is_dns1035_label,
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    pool_selector,
+)
+
+
+def _check(predicate, rule: str):
+    def validate(value: str) -> str:
+        if not predicate(value):
+            raise ValueError(f"must be {rule}")
+        return value
+
+    return AfterValidator(validate)
+
+
+DNS1123Label = Annotated[
+    str,
+    _check(
+        is_dns1123_label,
+        "a DNS-1123 label: at most 63 lowercase letters, digits and '-', "
+        "starting and ending with a letter or digit",
+    ),
+]
+PoolName = Annotated[
+    str,
+    _check(lambda v: is_dns1035_label(v, POOL_NAME_MAX), f"{DNS1035_RULE}, at most {POOL_NAME_MAX} characters"),
+]
+Hostname = Annotated[str, _check(is_dns1123_subdomain, "a DNS-1123 subdomain such as models.apps.example.com")]
+
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+Quantity = Annotated[
+    str,
+    _check(lambda v: bool(_QUANTITY.match(v)), "a Kubernetes quantity such as 500m, 4, 512Mi or 16Gi"),
+]
+
+# Client-facing model names travel in JSON bodies, HTTP header values and command-line flags:
+# printable, no spaces or quotes.
+_CLIENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
+ClientName = Annotated[
+    str,
+    _check(
+        lambda v: len(v) <= 253 and bool(_CLIENT_NAME.match(v)),
+        "1-253 characters of letters, digits and . _ : / @ + -, starting with a letter or digit",
+    ),
+]
+
+_IMAGE = re.compile(r"^[a-z0-9]([a-z0-9._:/-]*)(:[A-Za-z0-9_.-]+)?(@sha256:[a-f0-9]{64})?$")
+Image = Annotated[
+    str,
+    _check(lambda v: bool(_IMAGE.match(v)), "a container image reference such as registry/repo:tag"),
+]
+_RELEASE = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
+Release = Annotated[str, _check(lambda v: bool(_RELEASE.match(v)), "a release tag such as v1.6.1")]
+_RESOURCE_NAME = re.compile(r"^([a-z0-9.-]+/)?[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$")
+ResourceName = Annotated[
+    str,
+    _check(lambda v: bool(_RESOURCE_NAME.match(v)), "an extended resource name such as nvidia.com/gpu"),
+]
+
+
+class StrictModel(BaseModel):
+    """camelCase keys as in the stack files; any key not declared here is an error."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        validate_default=True,
+    )
+
+
+class Versions(StrictModel):
+    """Every pinned version. Defaults are the versions in force (November 2026)."""
+
+    gateway_api: Release = Field("v1.6.1", description="Gateway API release whose standard-channel CRDs are installed.")
+    inference_extension: Release = Field(
+        "v1.5.0",
+        description="Gateway API Inference Extension release whose CRDs (InferencePool v1 and the "
+        "x-k8s.io objective APIs the EPP watches) are installed.",
+    )
+    agentgateway: Release = Field("v1.4.1", description="Version of the agentgateway-crds and agentgateway charts.")
+    agentgateway_charts: str = Field(
+        "oci://cr.agentgateway.dev/charts",
+        pattern=r"^(oci|https)://\S+$",
+        description="OCI or HTTPS repository holding the agentgateway charts (set a mirror here).",
+    )
+    epp_image: Image = Field(
+        "registry.k8s.io/gateway-api-inference-extension/epp:v1.5.0",
+        description="Endpoint picker image run for every pool.",
+    )
+    vllm_image: Image = Field("vllm/vllm-openai:v0.19.1", description="Default image of vLLM model servers.")
+    simulator_image: Image = Field(
+        "ghcr.io/llm-d/llm-d-inference-sim:v0.8.2",
+        description="Default image of simulator model servers (v0.8.2 never calls out to the Hub).",
+    )
+
+
+class Resources(StrictModel):
+    cpu: Quantity = Field(description="CPU request. No CPU limit is set, so bursts are not throttled.")
+    memory: Quantity = Field(description="Memory request.")
+    memory_limit: Optional[Quantity] = Field(None, description="Memory limit; defaults to the request.")
+
+    @property
+    def limit(self) -> str:
+        return self.memory_limit or self.memory
+
+
+class Toleration(StrictModel):
+    key: Optional[str] = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: Optional[str] = None
+    effect: Optional[Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]] = None
+    toleration_seconds: Optional[int] = Field(None, ge=0)
+
+
+class Adapter(StrictModel):
+    name: ClientName = Field(description="LoRA adapter name clients send as `model`.")
+    source: Optional[str] = Field(
+        None,
+        min_length=1,
+        description="Where vLLM loads the adapter from (Hugging Face repo id or a path); required for vLLM.",
+    )
+
+
+ServerKind = Literal["vllm", "simulator"]
+
+DEFAULT_RESOURCES: dict[str, Resources] = {
+    "vllm": Resources(cpu="4", memory="16Gi"),
+    "simulator": Resources(cpu="10m", memory="64Mi", memory_limit="256Mi"),
+}
+
+
+class Model(StrictModel):
+    name: ClientName = Field(description="Served model name clients send as `model`, e.g. Qwen/Qwen3-0.6B.")
+    adapters: list[Adapter] = Field(default_factory=list, description="LoRA adapters that route to this model.")
+    server: ServerKind = Field("vllm", description="vllm (GPU) or simulator (llm-d-inference-sim, no GPU).")
+    replicas: int = Field(1, ge=0, le=64, description="Model server replicas.")
+    tensor_parallel: int = Field(1, ge=1, le=8, description="GPUs per replica (one node holds at most 8).")
+    image: Optional[Image] = Field(None, description="Image override; defaults to the pinned vLLM or simulator image.")
+    extra_args: list[str] = Field(default_factory=list, description="Extra server arguments, appended last.")
+    resources: Optional[Resources] = Field(None, description="CPU/memory; defaults depend on the server kind.")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Node selector for server pods.")
+    tolerations: list[Toleration] = Field(default_factory=list, description="Tolerations added to server pods.")
+    max_model_len: Optional[int] = Field(None, ge=1, description="vLLM --max-model-len.")
+    max_lora_rank: Optional[int] = Field(None, ge=1, le=512, description="vLLM --max-lora-rank.")
+    gpu_resource: ResourceName = Field("nvidia.com/gpu", description="Extended resource that counts GPUs.")
+    cache_size: Quantity = Field("20Gi", description="Size limit of the weight-cache volume (HF_HOME).")
+    shm_size: Quantity = Field("2Gi", description="Size of the in-memory /dev/shm volume (NCCL needs it for tensor parallel).")
+    startup_minutes: int = Field(
+        60,
+        ge=1,
+        le=360,
+        description="How long a model may take to load before the pod is restarted and `pulumi up` gives up.",
+    )
+    pool: Optional[PoolName] = Field(None, description="InferencePool name; derived from `name` when unset.")
+
+    @field_validator("adapters", mode="before")
+    @classmethod
+    def _plain_adapter_names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @property
+    def pool_name(self) -> str:
+        return self.pool or derive_pool_name(self.name)
+
+    @property
+    def served_names(self) -> list[str]:
+        return [self.name] + [adapter.name for adapter in self.adapters]
+
+    @property
+    def selector_labels(self) -> dict[str, str]:
+        return pool_selector(self.pool_name)
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.tensor_parallel if self.server == "vllm" else 0
+
+    @property
+    def effective_resources(self) -> Resources:
+        return self.resources or DEFAULT_RESOURCES[self.server]
+
+
+class Route(StrictModel):
+    """OpenShift Route in front of the gateway Service, TLS terminated at the router."""
+
+    enabled: bool = Field(True, description="Create the Route.")
+    host: Optional[Hostname] = Field(None, description="Route host; the router assigns one when unset.")
+
+
+class Gateway(StrictModel):
+    name: DNS1123Label = Field("inference-gateway", description="Gateway name (also its data plane's name).")
+    namespace: DNS1123Label = Field("agentgateway-system", description="Namespace of the gateway and control plane.")
+    class_name: str = Field("agentgateway", min_length=1, description="GatewayClass created by the agentgateway chart.")
+    port: Optional[int] = Field(None, ge=1, le=65535, description="Listener port; 80 on Kubernetes, 8080 on OpenShift.")
+    service_type: Literal["LoadBalancer", "ClusterIP"] = Field(
+        "LoadBalancer", description="Type of the data plane Service."
+    )
+    route: Optional[Route] = Field(None, description="OpenShift only: the Route exposing the gateway.")
+
+    @property
+    def listener_port(self) -> int:
+        assert self.port is not None, "resolved by Config"
+        return self.port
+
+
+class Epp(StrictModel):
+    replicas: int = Field(1, ge=1, le=5, description="Endpoint picker replicas per pool; >1 enables leader election.")
+    resources: Resources = Field(
+        Resources(cpu="4", memory="8Gi", memory_limit="16Gi"),
+        description="Endpoint picker resources (the upstream chart's defaults).",
+    )
+    failure_mode: Literal["FailOpen", "FailClose"] = Field(
+        "FailOpen", description="What the gateway does when the endpoint picker is unreachable."
+    )
+
+
+class Config(StrictModel):
+    """Everything under `maas:` in a stack file."""
+
+    platform: Literal["kubernetes", "openshift"] = Field("kubernetes", description="Target distribution.")
+    namespace: DNS1123Label = Field("llm-d", description="Namespace of pools and model servers.")
+    gateway: Gateway = Field(default_factory=Gateway, description="The inference gateway.")
+    gateway_api_crds: Optional[Literal["install", "platform"]] = Field(
+        None,
+        description="install the Gateway API CRDs, or leave them to the platform "
+        "(the default on OpenShift 4.19+, whose Ingress Operator owns them).",
+    )
+    versions: Versions = Field(default_factory=Versions, description="Chart, CRD bundle and image pins.")
+    epp: Epp = Field(default_factory=Epp, description="Endpoint picker settings shared by all pools.")
+    models: list[Model] = Field(min_length=1, description="The model catalog.")
+    hf_token: Optional[SecretStr] = Field(
+        None, description="Hugging Face token (set with --secret); vLLM servers read it from a Secret."
+    )
+
+    @model_validator(mode="after")
+    def _resolve_and_check(self) -> "Config":
+        violations: list[Violation] = []
+        self._resolve_platform_defaults(violations)
+        self._check_models(violations)
+        if self.namespace == self.gateway.namespace:
+            violations.append(
+                Violation(
+                    ("namespace",),
+                    self.namespace,
+                    "must differ from gateway.namespace so the data plane and model servers stay isolated",
+                )
+            )
+        if violations:
+            raise ConfigError(violations)
+        return self
+
+    def _resolve_platform_defaults(self, violations: list[Violation]) -> None:
+        openshift = self.platform == "openshift"
+        if self.gateway.port is None:
+            # OpenShift's nonroot SCC cannot bind privileged ports.
+            self.gateway.port = 8080 if openshift else 80
+        if self.gateway_api_crds is None:
+            self.gateway_api_crds = "platform" if openshift else "install"
+        elif openshift and self.gateway_api_crds == "install":
+            violations.append(
+                Violation(
+                    ("gatewayApiCrds",),
+                    self.gateway_api_crds,
+                    "OpenShift 4.19+ owns the Gateway API CRDs and guards them; allowed here: platform",
+                )
+            )
+        if openshift and self.gateway.route is None:
+            self.gateway.route = Route()
+        elif not openshift and self.gateway.route is not None:
+            violations.append(
+                Violation(("gateway", "route"), self.gateway.route.model_dump(by_alias=True),
+                          "Routes exist only on OpenShift; set platform: openshift or remove gateway.route")
+            )
+
+    def _check_models(self, violations: list[Violation]) -> None:
+        name_owner: dict[str, tuple[str | int, ...]] = {}
+        pool_owner: dict[str, int] = {}
+        for index, model in enumerate(self.models):
+            at: tuple[str | int, ...] = ("models", index)
+            if model.image is None:
+                model.image = self.versions.vllm_image if model.server == "vllm" else self.versions.simulator_image
+            for loc, name in [(at + ("name",), model.name)] + [
+                (at + ("adapters", i, "name"), a.name) for i, a in enumerate(model.adapters)
+            ]:
+                if name in name_owner:
+                    owner = name_owner[name]
+                    violations.append(
+                        Violation(loc, name, f"already served by {dotted_path(owner)}; every model and adapter "
+                                  "name must be unique so it routes to exactly one pool")
+                    )
+                else:
+                    name_owner[name] = loc
+            pool_loc = at + (("pool",) if model.pool else ("name",))
+            pool = model.pool_name
+            if not is_dns1035_label(pool, POOL_NAME_MAX):
+                violations.append(
+                    Violation(pool_loc, model.name,
+                              f"derives pool name {pool!r}, which is not {DNS1035_RULE}; "
+                              f"set models[{index}].pool explicitly")
+                )
+            elif pool in pool_owner:
+                violations.append(
+                    Violation(pool_loc, pool if model.pool else model.name,
+                              f"pool name {pool!r} is already used by models[{pool_owner[pool]}]; "
+                              f"set models[{index}].pool to another unique name, {DNS1035_RULE}")
+                )
+            else:
+                pool_owner[pool] = index
+            if model.server == "simulator" and model.tensor_parallel != 1:
+                violations.append(
+                    Violation(at + ("tensorParallel",), model.tensor_parallel,
+                              "simulators use no GPUs; allowed: 1 (or set server: vllm)")
+                )
+            if model.server == "vllm":
+                for i, adapter in enumerate(model.adapters):
+                    if adapter.source is None:
+                        violations.append(
+                            Violation(at + ("adapters", i), adapter.name,
+                                      "vLLM must know where to load an adapter from; "
+                                      "write it as {name: ..., source: <hf repo or path>}")
+                        )
+
+    @property
+    def served_names(self) -> list[str]:
+        return [name for model in self.models for name in model.served_names]
+
+    @property
+    def total_gpus(self) -> int:
+        return sum(model.replicas * model.gpus_per_replica for model in self.models)
