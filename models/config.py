@@ -162,6 +162,9 @@ DEFAULT_RESOURCES: dict[str, Resources] = {
 
 class Model(StrictModel):
     name: ClientName = Field(description="Served model name clients send as `model`, e.g. Qwen/Qwen3-0.6B.")
+    source: Optional[str] = Field(
+        None, min_length=1, description="Weights vLLM loads (Hugging Face repo id or path); defaults to `name`."
+    )
     adapters: list[Adapter] = Field(default_factory=list, description="LoRA adapters that route to this model.")
     server: ServerKind = Field("vllm", description="vllm (GPU) or simulator (llm-d-inference-sim, no GPU).")
     replicas: int = Field(1, ge=0, le=64, description="Model server replicas.")
@@ -249,17 +252,35 @@ class Epp(StrictModel):
 class Config(StrictModel):
     """Everything under `maas:` in a stack file."""
 
-    platform: Literal["kubernetes", "openshift"] = Field("kubernetes", description="Target distribution.")
-    namespace: DNS1123Label = Field("llm-d", description="Namespace of pools and model servers.")
-    gateway: Gateway = Field(default_factory=Gateway, description="The inference gateway.")
-    gateway_api_crds: Optional[Literal["install", "platform"]] = Field(
-        None,
-        description="install the Gateway API CRDs, or leave them to the platform "
-        "(the default on OpenShift 4.19+, whose Ingress Operator owns them).",
+    platform: Literal["kubernetes", "openshift"] = Field(
+        "kubernetes",
+        description="kubernetes or openshift. OpenShift adds the data plane's SCC binding and a TLS-edge "
+        "Route, listens on 8080 and leaves the Gateway API CRDs to the platform.",
     )
-    versions: Versions = Field(default_factory=Versions, description="Chart, CRD bundle and image pins.")
-    epp: Epp = Field(default_factory=Epp, description="Endpoint picker settings shared by all pools.")
-    models: list[Model] = Field(min_length=1, description="The model catalog.")
+    namespace: DNS1123Label = Field("llm-d", description="Namespace of the pools, endpoint pickers and model servers.")
+    gateway: Gateway = Field(
+        default_factory=Gateway,
+        description="The gateway: name, namespace, className, port (80; 8080 on OpenShift), "
+        "serviceType (LoadBalancer | ClusterIP), route {enabled, host} on OpenShift.",
+    )
+    gateway_api_crds: Literal["auto", "install", "platform"] = Field(
+        "auto",
+        description="install the Gateway API CRDs, or leave them to the platform; auto installs them "
+        "on Kubernetes and leaves them to OpenShift 4.19+, whose Ingress Operator owns them.",
+    )
+    versions: Versions = Field(
+        default_factory=Versions, description="Chart, CRD bundle and image pins; set only the ones to change."
+    )
+    epp: Epp = Field(
+        default_factory=Epp,
+        description="Endpoint picker (EPP) settings shared by all pools: replicas, resources, failureMode.",
+    )
+    models: list[Model] = Field(
+        min_length=1,
+        description="The model catalog. Each entry: name (required), adapters, server (vllm | simulator), "
+        "replicas, tensorParallel, image, extraArgs, resources, nodeSelector, tolerations, maxModelLen, "
+        "gpuResource, cacheSize, pool, ... (README: Config reference).",
+    )
     hf_token: Optional[SecretStr] = Field(
         None, description="Hugging Face token (set with --secret); vLLM servers read it from a Secret."
     )
@@ -286,7 +307,7 @@ class Config(StrictModel):
         if self.gateway.port is None:
             # OpenShift's nonroot SCC cannot bind privileged ports.
             self.gateway.port = 8080 if openshift else 80
-        if self.gateway_api_crds is None:
+        if self.gateway_api_crds == "auto":
             self.gateway_api_crds = "platform" if openshift else "install"
         elif openshift and self.gateway_api_crds == "install":
             violations.append(

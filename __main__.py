@@ -1,0 +1,18 @@
+"""maas: read the `maas:` stack config, build the endpoint, export what clients need."""
+
+import pulumi
+
+from llm_maas.components import ModelService, ModelServiceArgs
+from llm_maas.models import ConfigError, load_stack_config
+
+try:
+    config = load_stack_config()
+except ConfigError as error:
+    # A clean message with the key paths, not a stack trace; nothing has been registered.
+    raise pulumi.RunError(str(error)) from None
+
+service = ModelService("maas", ModelServiceArgs(config))
+pulumi.export("url", service.url)
+pulumi.export("servedNames", service.served_names)
+pulumi.export("pools", service.pools)
+pulumi.export("gpus", service.gpus)

@@ -1,0 +1,321 @@
+"""InferenceGateway: the CRDs, the agentgateway control plane, one Gateway and its routing policy.
+
+The routing contract: a single PreRouting policy copies the body's `model` into ROUTING_HEADER
+before route selection, and each ModelPool's HTTPRoute matches its own names on that header.
+The policy never lists models, so it stays one constant-size CEL expression however large the
+catalog grows (agentgateway caps an expression at 16,384 characters and applies only one
+transformation policy per Gateway), and adding a model never edits a shared object.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from llm_maas.models import Gateway, Versions
+
+from .kube import (
+    AGENTGATEWAY_API,
+    AGENTGATEWAY_GROUP,
+    GATEWAY_API_GROUP,
+    REQUEST_TIMEOUT,
+    child,
+    labels,
+    meta,
+)
+
+ROUTING_HEADER = "X-Gateway-Model-Name"
+# A body that is not JSON, has no `model`, or a `model` that is not a scalar makes this fail;
+# agentgateway then removes the header, so a client can never steer with its own header value.
+ROUTING_EXPRESSION = "string(json(request.body).model)"
+LISTENER_NAME = "http"
+OPENSHIFT_NONROOT_SCC = "system:openshift:scc:nonroot-v2"
+
+MODEL_NOT_FOUND_BODY = json.dumps(
+    {
+        "error": {
+            "message": "The requested model does not exist or is not served by this gateway. "
+            "Send a JSON body whose `model` is one of the served model names.",
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": "model_not_found",
+        }
+    }
+)
+
+
+def gateway_api_crds_url(version: str) -> str:
+    return f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{version}/standard-install.yaml"
+
+
+def inference_extension_crds_url(version: str) -> str:
+    return (
+        "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/"
+        f"{version}/manifests.yaml"
+    )
+
+
+@dataclass
+class GatewayParentRef:
+    """Where a model's HTTPRoute attaches: the Gateway's listener, possibly in another namespace."""
+
+    name: str
+    namespace: str
+    section_name: str = LISTENER_NAME
+
+    def as_spec(self) -> dict:
+        return {
+            "group": GATEWAY_API_GROUP,
+            "kind": "Gateway",
+            "name": self.name,
+            "namespace": self.namespace,
+            "sectionName": self.section_name,
+        }
+
+
+@dataclass
+class InferenceGatewayArgs:
+    gateway: Gateway
+    versions: Versions
+    platform: str = "kubernetes"
+    install_gateway_api_crds: bool = True
+    route_namespaces: Sequence[str] = field(default_factory=list)
+    """Namespaces (besides the gateway's own) whose HTTPRoutes the listener accepts."""
+    served_names: Sequence[str] = field(default_factory=list)
+    """Client-facing model names, exported so users see what the endpoint serves."""
+
+
+class InferenceGateway(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+    served_names: pulumi.Output[list[str]]
+    parent_ref: GatewayParentRef
+    crds: list[pulumi.Resource]
+    """CRD installs that every custom resource of the stack must wait for."""
+
+    def __init__(self, name: str, args: InferenceGatewayArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("maas:index:InferenceGateway", name, None, opts)
+        gw = args.gateway
+        port = gw.listener_port
+        ns = gw.namespace
+        self.parent_ref = GatewayParentRef(gw.name, ns)
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace", metadata=meta(ns, None, labels("gateway", gw.name)), opts=child(self)
+        )
+        self.crds = self._install_crds(name, args)
+
+        control_plane = k8s.helm.v4.Chart(
+            f"{name}-agentgateway",
+            chart=f"{args.versions.agentgateway_charts}/agentgateway",
+            version=args.versions.agentgateway,
+            namespace=ns,
+            values={"inferenceExtension": {"enabled": True}, "gatewayClassName": gw.class_name},
+            opts=child(self, depends_on=[namespace, *self.crds]),
+        )
+
+        parameters = self._custom(
+            f"{name}-parameters",
+            "AgentgatewayParameters",
+            AGENTGATEWAY_API,
+            f"{gw.name}-parameters",
+            ns,
+            {"service": {"spec": {"type": gw.service_type}}},
+            [namespace],
+        )
+        self._custom(
+            f"{name}-gateway",
+            "Gateway",
+            f"{GATEWAY_API_GROUP}/v1",
+            gw.name,
+            ns,
+            {
+                "gatewayClassName": gw.class_name,
+                "infrastructure": {
+                    "parametersRef": {
+                        "group": AGENTGATEWAY_GROUP,
+                        "kind": "AgentgatewayParameters",
+                        "name": f"{gw.name}-parameters",
+                    }
+                },
+                "listeners": [
+                    {
+                        "name": LISTENER_NAME,
+                        "protocol": "HTTP",
+                        "port": port,
+                        "allowedRoutes": {
+                            "kinds": [{"group": GATEWAY_API_GROUP, "kind": "HTTPRoute"}],
+                            "namespaces": {
+                                "from": "Selector",
+                                "selector": {
+                                    "matchExpressions": [
+                                        {
+                                            "key": "kubernetes.io/metadata.name",
+                                            "operator": "In",
+                                            "values": sorted({ns, *args.route_namespaces}),
+                                        }
+                                    ]
+                                },
+                            },
+                        },
+                    }
+                ],
+            },
+            [namespace, control_plane, parameters],
+            # agentgateway marks a Gateway Programmed once its config translates, with or without
+            # a load-balancer address, so this wait cannot hang on clusters like kind.
+            annotations={"pulumi.com/waitFor": "condition=Programmed"},
+        )
+        gateway_target = {"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": gw.name}
+        self._custom(
+            f"{name}-model-routing",
+            "AgentgatewayPolicy",
+            AGENTGATEWAY_API,
+            f"{gw.name}-model-routing",
+            ns,
+            {
+                "targetRefs": [gateway_target],
+                "traffic": {
+                    "phase": "PreRouting",
+                    "transformation": {"request": {"set": [{"name": ROUTING_HEADER, "value": ROUTING_EXPRESSION}]}},
+                },
+            },
+            [namespace],
+        )
+        self._model_not_found(name, args, [namespace])
+
+        host = self._openshift(name, args, [namespace]) if args.platform == "openshift" else None
+        cluster_url = f"http://{gw.name}.{ns}.svc.cluster.local" + ("" if port == 80 else f":{port}")
+        self.url = pulumi.Output.from_input(host).apply(lambda h: f"https://{h}" if h else cluster_url)
+        self.served_names = pulumi.Output.from_input(list(args.served_names))
+        self.register_outputs({"url": self.url, "served_names": self.served_names})
+
+    def _install_crds(self, name: str, args: InferenceGatewayArgs) -> list[pulumi.Resource]:
+        versions = args.versions
+        # CRDs are cluster-wide and shared by every stack: deleting one deletes every object of
+        # its kind on the cluster, so a `pulumi destroy` leaves them in place.
+        keep = child(self, retain_on_delete=True)
+        crds: list[pulumi.Resource] = []
+        if args.install_gateway_api_crds:
+            crds.append(
+                k8s.yaml.v2.ConfigFile(
+                    f"{name}-gateway-api-crds", file=gateway_api_crds_url(versions.gateway_api), opts=keep
+                )
+            )
+        crds.append(
+            k8s.yaml.v2.ConfigFile(
+                f"{name}-inference-extension-crds",
+                file=inference_extension_crds_url(versions.inference_extension),
+                opts=keep,
+            )
+        )
+        crds.append(
+            k8s.helm.v4.Chart(
+                f"{name}-agentgateway-crds",
+                chart=f"{versions.agentgateway_charts}/agentgateway-crds",
+                version=versions.agentgateway,
+                namespace=args.gateway.namespace,
+                opts=keep,
+            )
+        )
+        return crds
+
+    def _custom(
+        self,
+        resource_name: str,
+        kind: str,
+        api_version: str,
+        object_name: str,
+        namespace: str,
+        spec: dict,
+        depends_on: list[pulumi.Resource],
+        annotations: Optional[dict[str, str]] = None,
+    ) -> k8s.apiextensions.CustomResource:
+        return k8s.apiextensions.CustomResource(
+            resource_name,
+            api_version=api_version,
+            kind=kind,
+            metadata=meta(object_name, namespace, labels("gateway", self.parent_ref.name), annotations),
+            spec=spec,
+            opts=child(self, depends_on=[*depends_on, *self.crds]),
+        )
+
+    def _model_not_found(self, name: str, args: InferenceGatewayArgs, depends_on: list[pulumi.Resource]) -> None:
+        """Every request no model route claims (unknown or missing model, non-JSON body) lands
+        on this backend-less rule and gets an OpenAI-style JSON 404 instead of a plain-text one.
+        Model routes win over it because they match a longer path prefix and a header."""
+        gw = args.gateway
+        route_name = f"{gw.name}-model-not-found"
+        self._custom(
+            f"{name}-model-not-found-route",
+            "HTTPRoute",
+            f"{GATEWAY_API_GROUP}/v1",
+            route_name,
+            gw.namespace,
+            {
+                "parentRefs": [self.parent_ref.as_spec()],
+                "rules": [{"name": "model-not-found", "matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}],
+            },
+            depends_on,
+        )
+        self._custom(
+            f"{name}-model-not-found",
+            "AgentgatewayPolicy",
+            AGENTGATEWAY_API,
+            route_name,
+            gw.namespace,
+            {
+                "targetRefs": [{"group": GATEWAY_API_GROUP, "kind": "HTTPRoute", "name": route_name}],
+                "traffic": {
+                    "directResponse": {
+                        "status": 404,
+                        "body": MODEL_NOT_FOUND_BODY,
+                        "headers": [{"name": "content-type", "value": "'application/json'"}],
+                    }
+                },
+            },
+            depends_on,
+        )
+
+    def _openshift(
+        self, name: str, args: InferenceGatewayArgs, depends_on: list[pulumi.Resource]
+    ) -> Optional[pulumi.Output[str]]:
+        """The SCC binding, and the Route whose host becomes the gateway URL."""
+        gw = args.gateway
+        # The data plane runs as a fixed non-root UID that restricted-v2 rejects.
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-scc",
+            metadata=meta(f"{gw.name}-scc-nonroot-v2", gw.namespace, labels("gateway", gw.name)),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=OPENSHIFT_NONROOT_SCC
+            ),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=gw.name, namespace=gw.namespace)],
+            opts=child(self, depends_on=depends_on),
+        )
+        if gw.route is None or not gw.route.enabled:
+            return None
+        route_spec: dict = {
+            "to": {"kind": "Service", "name": gw.name, "weight": 100},
+            "port": {"targetPort": gw.listener_port},
+            "tls": {"termination": "edge", "insecureEdgeTerminationPolicy": "Redirect"},
+        }
+        if gw.route.host:
+            route_spec["host"] = gw.route.host
+        route = k8s.apiextensions.CustomResource(
+            f"{name}-route",
+            api_version="route.openshift.io/v1",
+            kind="Route",
+            metadata=meta(
+                gw.name,
+                gw.namespace,
+                labels("gateway", gw.name),
+                # Streaming completions outlive the router's 30 s default.
+                {"haproxy.router.openshift.io/timeout": REQUEST_TIMEOUT},
+            ),
+            spec=route_spec,
+            opts=child(self, depends_on=depends_on),
+        )
+        return route.spec.apply(lambda spec: (spec or {}).get("host"))

@@ -1,0 +1,286 @@
+"""ModelPool: one model's InferencePool, its endpoint picker (EPP) and the routes to it.
+
+The EPP is composed from plain Kubernetes objects rather than the upstream `inferencepool`
+chart, so every object (and every diff) shows in `pulumi preview`, and the HTTPRoute attaches
+to the gateway in its own namespace without the hand patch the OpenShift guide needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from llm_maas.models import Epp, Model
+
+from .inference_gateway import ROUTING_HEADER, GatewayParentRef
+from .kube import (
+    GATEWAY_API_GROUP,
+    INFERENCE_GROUP,
+    INFERENCE_X_GROUP,
+    MODEL_SERVER_PORT,
+    REQUEST_TIMEOUT,
+    child,
+    downward_env,
+    hardened_container_security,
+    labels,
+    meta,
+)
+
+EXT_PROC_PORT = 9002
+HEALTH_PORT = 9003
+METRICS_PORT = 9090
+CONFIG_DIR = "/config"
+CONFIG_FILE = "config.yaml"
+
+# HTTPRoute limits (Gateway API v1): 64 matches per rule and, by a CRD rule, 128 per route.
+MATCHES_PER_RULE = 64
+MATCHES_PER_ROUTE = 128
+
+# The EPP's scheduler: the upstream chart's default profile (queue depth, KV-cache use and
+# prefix-cache affinity); the single-profile handler and max-score picker are implied.
+SCORERS = {"queue-scorer": 2, "kv-cache-utilization-scorer": 2, "prefix-cache-scorer": 3}
+
+
+def endpoint_picker_config() -> str:
+    config = {
+        "apiVersion": f"{INFERENCE_X_GROUP}/v1alpha1",
+        "kind": "EndpointPickerConfig",
+        "plugins": [{"type": scorer} for scorer in SCORERS],
+        "schedulingProfiles": [
+            {
+                "name": "default",
+                "plugins": [{"pluginRef": scorer, "weight": weight} for scorer, weight in SCORERS.items()],
+            }
+        ],
+    }
+    return json.dumps(config, indent=2)
+
+
+def route_chunks(names: Sequence[str]) -> list[list[list[str]]]:
+    """Split served names into routes of <=128 matches, each split into rules of <=64."""
+    routes = [names[i : i + MATCHES_PER_ROUTE] for i in range(0, len(names), MATCHES_PER_ROUTE)]
+    return [[list(r[i : i + MATCHES_PER_RULE]) for i in range(0, len(r), MATCHES_PER_RULE)] for r in routes]
+
+
+@dataclass
+class ModelPoolArgs:
+    model: Model
+    namespace: pulumi.Input[str]
+    parent_ref: GatewayParentRef
+    epp: Epp = field(default_factory=Epp)
+    epp_image: str = "registry.k8s.io/gateway-api-inference-extension/epp:v1.5.0"
+    crds: Sequence[pulumi.Resource] = field(default_factory=list)
+    """CRD installs the InferencePool and HTTPRoutes must wait for."""
+
+
+class ModelPool(pulumi.ComponentResource):
+    pool_name: pulumi.Output[str]
+    served_names: pulumi.Output[list[str]]
+    epp_service: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ModelPoolArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("maas:index:ModelPool", name, None, opts)
+        model = args.model
+        pool = model.pool_name
+        epp_name = f"{pool}-epp"
+        ns = args.namespace
+        epp_labels = labels("endpoint-picker", epp_name, {"maas.llm-d.ai/epp-for": pool})
+        epp_selector = {"app.kubernetes.io/name": epp_name, "app.kubernetes.io/component": "endpoint-picker"}
+
+        account = k8s.core.v1.ServiceAccount(f"{name}-epp", metadata=meta(epp_name, ns, epp_labels), opts=child(self))
+        leader_election = args.epp.replicas > 1
+        role = k8s.rbac.v1.Role(
+            f"{name}-epp",
+            metadata=meta(epp_name, ns, epp_labels),
+            rules=self._epp_rules(leader_election),
+            opts=child(self),
+        )
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-epp",
+            metadata=meta(epp_name, ns, epp_labels),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=epp_name),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=epp_name, namespace=ns)],
+            opts=child(self, depends_on=[role, account]),
+        )
+        picker_config = endpoint_picker_config()
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-epp",
+            metadata=meta(epp_name, ns, epp_labels),
+            data={CONFIG_FILE: picker_config},
+            opts=child(self),
+        )
+        self._epp_deployment(name, args, epp_name, epp_labels, epp_selector, picker_config, [config_map, account])
+        service = k8s.core.v1.Service(
+            f"{name}-epp-service",
+            metadata=meta(epp_name, ns, epp_labels),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=epp_selector,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="grpc-ext-proc", port=EXT_PROC_PORT, target_port=EXT_PROC_PORT, app_protocol="http2"
+                    ),
+                    k8s.core.v1.ServicePortArgs(name="http-metrics", port=METRICS_PORT, target_port=METRICS_PORT),
+                ],
+            ),
+            opts=child(self),
+        )
+        pool_labels = labels("inference-pool", pool)
+        inference_pool = k8s.apiextensions.CustomResource(
+            f"{name}-inference-pool",
+            api_version=f"{INFERENCE_GROUP}/v1",
+            kind="InferencePool",
+            metadata=meta(pool, ns, pool_labels),
+            spec={
+                "selector": {"matchLabels": model.selector_labels},
+                "targetPorts": [{"number": MODEL_SERVER_PORT}],
+                "endpointPickerRef": {
+                    "name": epp_name,
+                    "port": {"number": EXT_PROC_PORT},
+                    "failureMode": args.epp.failure_mode,
+                },
+            },
+            opts=child(self, depends_on=[*args.crds, service]),
+        )
+        for index, rules in enumerate(route_chunks(model.served_names)):
+            route_name = pool if index == 0 else f"{pool}-{index + 1}"
+            k8s.apiextensions.CustomResource(
+                f"{name}-route" if index == 0 else f"{name}-route-{index + 1}",
+                api_version=f"{GATEWAY_API_GROUP}/v1",
+                kind="HTTPRoute",
+                metadata=meta(route_name, ns, pool_labels),
+                spec={
+                    "parentRefs": [args.parent_ref.as_spec()],
+                    "rules": [
+                        {
+                            "name": f"models-{rule_index + 1}",
+                            "matches": [
+                                {
+                                    "path": {"type": "PathPrefix", "value": "/v1/"},
+                                    "headers": [{"type": "Exact", "name": ROUTING_HEADER, "value": served}],
+                                }
+                                for served in names
+                            ],
+                            "backendRefs": [{"group": INFERENCE_GROUP, "kind": "InferencePool", "name": pool}],
+                            "timeouts": {"request": REQUEST_TIMEOUT},
+                        }
+                        for rule_index, names in enumerate(rules)
+                    ],
+                },
+                opts=child(self, depends_on=[*args.crds, inference_pool]),
+            )
+
+        self.pool_name = pulumi.Output.from_input(pool)
+        self.served_names = pulumi.Output.from_input(model.served_names)
+        self.epp_service = service.metadata.apply(lambda m: m.name)
+        self.register_outputs(
+            {"pool_name": self.pool_name, "served_names": self.served_names, "epp_service": self.epp_service}
+        )
+
+    @staticmethod
+    def _epp_rules(leader_election: bool) -> list[k8s.rbac.v1.PolicyRuleArgs]:
+        read = ["get", "list", "watch"]
+        rules = [
+            k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["pods"], verbs=read),
+            k8s.rbac.v1.PolicyRuleArgs(api_groups=[INFERENCE_GROUP], resources=["inferencepools"], verbs=read),
+            k8s.rbac.v1.PolicyRuleArgs(
+                api_groups=[INFERENCE_X_GROUP],
+                resources=["inferenceobjectives", "inferencemodelrewrites"],
+                verbs=read,
+            ),
+        ]
+        if leader_election:
+            rules += [
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=["coordination.k8s.io"],
+                    resources=["leases"],
+                    verbs=["get", "list", "watch", "create", "update", "patch"],
+                ),
+                k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["events"], verbs=["create", "patch"]),
+            ]
+        return rules
+
+    def _epp_deployment(
+        self,
+        name: str,
+        args: ModelPoolArgs,
+        epp_name: str,
+        epp_labels: dict[str, str],
+        epp_selector: dict[str, str],
+        picker_config: str,
+        depends_on: list[pulumi.Resource],
+    ) -> k8s.apps.v1.Deployment:
+        pool = args.model.pool_name
+        epp = args.epp
+        cmd_args = [
+            "--pool-name", pool,
+            "--pool-namespace", args.namespace,
+            "--pool-group", INFERENCE_GROUP,
+            "--zap-encoder", "json",
+            "--config-file", f"{CONFIG_DIR}/{CONFIG_FILE}",
+        ]  # fmt: skip
+        if epp.replicas > 1:
+            cmd_args.append("--ha-enable-leader-election")
+        health = k8s.core.v1.ProbeArgs(
+            grpc=k8s.core.v1.GRPCActionArgs(port=HEALTH_PORT, service="inference-extension"),
+            period_seconds=10,
+        )
+        return k8s.apps.v1.Deployment(
+            f"{name}-epp",
+            metadata=meta(epp_name, args.namespace, epp_labels),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=epp.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=epp_selector),
+                # Upstream's choice: only one picker generation schedules at a time; the pool's
+                # failureMode covers the restart.
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=epp_labels,
+                        # The EPP reads its config once at start: roll it when the config changes.
+                        annotations={
+                            "maas.llm-d.ai/config-sha256": hashlib.sha256(picker_config.encode()).hexdigest()
+                        },
+                    ),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=epp_name,
+                        termination_grace_period_seconds=130,
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name="epp",
+                                image=args.epp_image,
+                                image_pull_policy="IfNotPresent",
+                                args=cmd_args,
+                                env=downward_env(("NAMESPACE", "metadata.namespace"), ("POD_NAME", "metadata.name")),
+                                ports=[
+                                    k8s.core.v1.ContainerPortArgs(name="grpc", container_port=EXT_PROC_PORT),
+                                    k8s.core.v1.ContainerPortArgs(name="grpc-health", container_port=HEALTH_PORT),
+                                    k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT),
+                                ],
+                                liveness_probe=health,
+                                readiness_probe=health,
+                                resources=k8s.core.v1.ResourceRequirementsArgs(
+                                    requests={"cpu": epp.resources.cpu, "memory": epp.resources.memory},
+                                    limits={"memory": epp.resources.limit},
+                                ),
+                                security_context=hardened_container_security(),
+                                volume_mounts=[
+                                    k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True)
+                                ],
+                            )
+                        ],
+                        volumes=[
+                            k8s.core.v1.VolumeArgs(
+                                name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=epp_name)
+                            )
+                        ],
+                    ),
+                ),
+            ),
+            opts=child(self, depends_on=depends_on),
+        )

@@ -1,0 +1,179 @@
+"""ModelServer: the pods an InferencePool selects, vLLM on GPUs or the llm-d simulator.
+
+Servers depend on nothing but their namespace (and the HF token Secret): weights start loading
+the moment `pulumi up` begins, in parallel with CRDs, charts, the gateway and the pools.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from llm_maas.models import Model
+
+from .kube import MODEL_SERVER_PORT, child, downward_env, hardened_container_security, labels, meta
+
+HF_TOKEN_KEY = "HF_TOKEN"
+CACHE_DIR = "/cache"
+# The EPP reads this label to pick the engine's metric names; the simulator speaks vLLM's.
+ENGINE_LABEL = "inference.networking.k8s.io/engine-type"
+
+
+@dataclass
+class ModelServerArgs:
+    model: Model
+    namespace: pulumi.Input[str]
+    hf_token_secret: Optional[pulumi.Input[str]] = None
+    """Name of a Secret in `namespace` whose HF_TOKEN key vLLM uses for gated models."""
+
+
+class ModelServer(pulumi.ComponentResource):
+    deployment_name: pulumi.Output[str]
+    gpus: pulumi.Output[int]
+
+    def __init__(self, name: str, args: ModelServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("maas:index:ModelServer", name, None, opts)
+        model = args.model
+        object_name = f"{model.pool_name}-server"
+        object_labels = labels("model-server", model.pool_name, {ENGINE_LABEL: "vllm"})
+        pod_labels = {**object_labels, **model.selector_labels}
+        container, volumes = self._vllm(args) if model.server == "vllm" else self._simulator(model)
+        # Pulumi waits for the rollout as long as the pods' startup probe allows a model load.
+        await_seconds = model.startup_minutes * 60 + 600
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=meta(
+                object_name,
+                args.namespace,
+                object_labels,
+                {"pulumi.com/timeoutSeconds": str(await_seconds)},
+            ),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=model.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=model.selector_labels),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        # A Service named like an env prefix (e.g. `vllm`) would inject VLLM_PORT
+                        # and crash vLLM.
+                        enable_service_links=False,
+                        containers=[container],
+                        volumes=volumes,
+                        node_selector=model.node_selector or None,
+                        tolerations=self._tolerations(model),
+                        termination_grace_period_seconds=60,
+                    ),
+                ),
+            ),
+            opts=child(self),
+        )
+        self.deployment_name = deployment.metadata.apply(lambda m: m.name)
+        self.gpus = pulumi.Output.from_input(model.replicas * model.gpus_per_replica)
+        self.register_outputs({"deployment_name": self.deployment_name, "gpus": self.gpus})
+
+    @staticmethod
+    def _tolerations(model: Model) -> Optional[list[k8s.core.v1.TolerationArgs]]:
+        tolerations = [
+            k8s.core.v1.TolerationArgs(
+                key=t.key, operator=t.operator, value=t.value, effect=t.effect, toleration_seconds=t.toleration_seconds
+            )
+            for t in model.tolerations
+        ]
+        if model.gpus_per_replica:
+            tolerations.insert(0, k8s.core.v1.TolerationArgs(key=model.gpu_resource, operator="Exists", effect="NoSchedule"))
+        return tolerations or None
+
+    @staticmethod
+    def _resources(model: Model) -> k8s.core.v1.ResourceRequirementsArgs:
+        res = model.effective_resources
+        gpus = {model.gpu_resource: str(model.gpus_per_replica)} if model.gpus_per_replica else {}
+        return k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": res.cpu, "memory": res.memory, **gpus},
+            limits={"memory": res.limit, **gpus},
+        )
+
+    def _vllm(self, args: ModelServerArgs) -> tuple[k8s.core.v1.ContainerArgs, list[k8s.core.v1.VolumeArgs]]:
+        model = args.model
+        cmd_args = [
+            model.source or model.name,
+            "--served-model-name", model.name,
+            "--port", str(MODEL_SERVER_PORT),
+            "--tensor-parallel-size", str(model.tensor_parallel),
+        ]  # fmt: skip
+        if model.max_model_len:
+            cmd_args += ["--max-model-len", str(model.max_model_len)]
+        if model.adapters:
+            cmd_args += ["--enable-lora", "--max-loras", str(len(model.adapters))]
+            if model.max_lora_rank:
+                cmd_args += ["--max-lora-rank", str(model.max_lora_rank)]
+            cmd_args += ["--lora-modules", *(f"{a.name}={a.source}" for a in model.adapters)]
+        cmd_args += model.extra_args
+        env = [k8s.core.v1.EnvVarArgs(name="HF_HOME", value=f"{CACHE_DIR}/huggingface")]
+        if args.hf_token_secret is not None:
+            env.append(
+                k8s.core.v1.EnvVarArgs(
+                    name=HF_TOKEN_KEY,
+                    value_from=k8s.core.v1.EnvVarSourceArgs(
+                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=args.hf_token_secret, key=HF_TOKEN_KEY)
+                    ),
+                )
+            )
+        http = lambda path: k8s.core.v1.HTTPGetActionArgs(path=path, port=MODEL_SERVER_PORT)  # noqa: E731
+        container = k8s.core.v1.ContainerArgs(
+            name="vllm",
+            image=model.image,
+            command=["vllm", "serve"],
+            args=cmd_args,
+            env=env,
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=MODEL_SERVER_PORT)],
+            resources=self._resources(model),
+            # Loading weights can take most of an hour; until the startup probe passes, the
+            # liveness probe stays silent and nothing restarts the pod.
+            startup_probe=k8s.core.v1.ProbeArgs(
+                http_get=http("/health"), period_seconds=10, failure_threshold=model.startup_minutes * 6
+            ),
+            liveness_probe=k8s.core.v1.ProbeArgs(
+                http_get=http("/health"), period_seconds=10, timeout_seconds=5, failure_threshold=3
+            ),
+            readiness_probe=k8s.core.v1.ProbeArgs(
+                http_get=http("/v1/models"), period_seconds=5, timeout_seconds=5, failure_threshold=3
+            ),
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
+                k8s.core.v1.VolumeMountArgs(name="cache", mount_path=CACHE_DIR),
+            ],
+        )
+        volumes = [
+            k8s.core.v1.VolumeArgs(
+                name="shm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit=model.shm_size)
+            ),
+            k8s.core.v1.VolumeArgs(name="cache", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=model.cache_size)),
+        ]
+        return container, volumes
+
+    def _simulator(self, model: Model) -> tuple[k8s.core.v1.ContainerArgs, list[k8s.core.v1.VolumeArgs]]:
+        cmd_args = ["--model", model.name, "--port", str(MODEL_SERVER_PORT)]
+        if model.adapters:
+            # The simulator takes each adapter as a JSON object, not vLLM's name=path.
+            cmd_args += ["--max-loras", str(len(model.adapters))]
+            cmd_args += ["--lora-modules", *(json.dumps({"name": a.name}) for a in model.adapters)]
+        cmd_args += model.extra_args
+        http = k8s.core.v1.HTTPGetActionArgs(path="/health", port=MODEL_SERVER_PORT)
+        container = k8s.core.v1.ContainerArgs(
+            name="simulator",
+            image=model.image,
+            args=cmd_args,
+            # With these set, responses carry x-inference-pod / x-inference-namespace headers:
+            # proof of which pool answered. (The kind guide's `NAMESPACE` is not read.)
+            env=downward_env(("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")),
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=MODEL_SERVER_PORT)],
+            resources=self._resources(model),
+            readiness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=5),
+            liveness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=10),
+            security_context=hardened_container_security(),
+        )
+        return container, []

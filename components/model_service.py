@@ -1,0 +1,99 @@
+"""ModelService: the whole endpoint for one validated catalog, gateway, pools and servers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from llm_maas.models import Config
+
+from .inference_gateway import InferenceGateway, InferenceGatewayArgs
+from .kube import child, labels, meta
+from .model_pool import ModelPool, ModelPoolArgs
+from .model_server import HF_TOKEN_KEY, ModelServer, ModelServerArgs
+
+HF_TOKEN_SECRET = "hf-token"
+
+
+@dataclass
+class ModelServiceArgs:
+    config: Config
+
+
+class ModelService(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+    served_names: pulumi.Output[list[str]]
+    pools: pulumi.Output[dict[str, list[str]]]
+    """Pool name -> the client-facing names it serves."""
+    gpus: pulumi.Output[int]
+    gateway: InferenceGateway
+
+    def __init__(self, name: str, args: ModelServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("maas:index:ModelService", name, None, opts)
+        config = args.config
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace", metadata=meta(config.namespace, None, labels("models", config.namespace)), opts=child(self)
+        )
+        # Taking the name from the Namespace's output makes every namespaced child wait for it.
+        model_namespace = namespace.metadata.apply(lambda m: m.name)
+        token_secret = self._hf_token_secret(name, config, model_namespace)
+
+        self.gateway = InferenceGateway(
+            f"{name}-gateway",
+            InferenceGatewayArgs(
+                gateway=config.gateway,
+                versions=config.versions,
+                platform=config.platform,
+                install_gateway_api_crds=config.gateway_api_crds == "install",
+                route_namespaces=[config.namespace],
+                served_names=config.served_names,
+            ),
+            opts=child(self),
+        )
+        for model in config.models:
+            ModelServer(
+                f"{name}-{model.pool_name}-server",
+                ModelServerArgs(
+                    model=model,
+                    namespace=model_namespace,
+                    hf_token_secret=token_secret if model.server == "vllm" else None,
+                ),
+                opts=child(self),
+            )
+            ModelPool(
+                f"{name}-{model.pool_name}",
+                ModelPoolArgs(
+                    model=model,
+                    namespace=model_namespace,
+                    parent_ref=self.gateway.parent_ref,
+                    epp=config.epp,
+                    epp_image=config.versions.epp_image,
+                    crds=self.gateway.crds,
+                ),
+                opts=child(self),
+            )
+
+        self.url = self.gateway.url
+        self.served_names = self.gateway.served_names
+        self.pools = pulumi.Output.from_input({m.pool_name: m.served_names for m in config.models})
+        self.gpus = pulumi.Output.from_input(config.total_gpus)
+        self.register_outputs(
+            {"url": self.url, "served_names": self.served_names, "pools": self.pools, "gpus": self.gpus}
+        )
+
+    def _hf_token_secret(
+        self, name: str, config: Config, namespace: pulumi.Output[str]
+    ) -> Optional[pulumi.Output[str]]:
+        if config.hf_token is None or not any(m.server == "vllm" for m in config.models):
+            return None
+        secret = k8s.core.v1.Secret(
+            f"{name}-hf-token",
+            metadata=meta(HF_TOKEN_SECRET, namespace, labels("credentials", HF_TOKEN_SECRET)),
+            type="Opaque",
+            string_data={HF_TOKEN_KEY: pulumi.Output.secret(config.hf_token.get_secret_value())},
+            opts=child(self),
+        )
+        return secret.metadata.apply(lambda m: m.name)

@@ -1,0 +1,182 @@
+"""Run the real `__main__.py` under Pulumi mocks and record everything it registers.
+
+No CLI, no cluster, no network: the mock monitor answers every registration with the inputs it
+was given, and a recording subclass keeps each request's type, parent, dependencies and
+options so tests can assert on ordering and protection as well as on the objects themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+REPO = Path(__file__).resolve().parent.parent
+MAIN = REPO / "__main__.py"
+PROJECT = "maas"
+SECRET_SIG = rpc._special_sig_key  # the marker Pulumi puts on secret values on the wire
+SECRET_VALUE_SIG = rpc._special_secret_sig
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    inputs: dict[str, Any]
+    """Inputs as sent on the wire, secrets still wrapped in Pulumi's secret envelope."""
+    dependencies: set[str]
+    retain_on_delete: bool
+    protect: bool
+
+    @property
+    def plain_inputs(self) -> dict[str, Any]:
+        return unwrap_secrets(self.inputs)
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        """A single Kubernetes object (not a chart or YAML bundle, which are components)."""
+        return self.custom and self.type.startswith("kubernetes:") and not self.type.startswith("pulumi:providers:")
+
+    @property
+    def kind(self) -> str:
+        return self.type.rsplit(":", 1)[-1]
+
+
+def unwrap_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == SECRET_VALUE_SIG:
+            return unwrap_secrets(value.get("value"))
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+class _EchoMocks(pulumi.runtime.Mocks):
+    """Answers like an API server that accepts objects as given."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        return f"{args.name}-id", args.inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            dependencies = set(request.dependencies)
+            for property_dependencies in request.propertyDependencies.values():
+                dependencies |= set(property_dependencies.urns)
+            self.registrations.append(
+                Registration(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=request.custom,
+                    parent=request.parent,
+                    inputs=_wire_inputs(request.object),
+                    dependencies=dependencies,
+                    retain_on_delete=request.retainOnDelete,
+                    protect=request.protect,
+                )
+            )
+        return response
+
+
+def _wire_inputs(struct) -> dict[str, Any]:
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(struct)
+
+
+@dataclass
+class StackRun:
+    registrations: list[Registration]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def objects(self, kind: Optional[str] = None) -> list[dict[str, Any]]:
+        """Every Kubernetes object registered, as the manifest the provider would apply."""
+        found = [r.plain_inputs for r in self.registrations if r.is_kubernetes_object]
+        return [o for o in found if kind is None or o.get("kind") == kind]
+
+    def named(self, kind: str, name: str, namespace: Optional[str] = None) -> dict[str, Any]:
+        matches = [
+            o
+            for o in self.objects(kind)
+            if o["metadata"]["name"] == name and (namespace is None or o["metadata"].get("namespace") == namespace)
+        ]
+        assert len(matches) == 1, f"expected one {kind} {namespace}/{name}, found {len(matches)}"
+        return matches[0]
+
+    def registration_of(self, obj: dict[str, Any]) -> Registration:
+        for r in self.registrations:
+            if r.is_kubernetes_object and r.plain_inputs == obj:
+                return r
+        raise KeyError(obj["metadata"]["name"])
+
+    def by_type(self, type_token: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_token]
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.registrations}
+
+
+def stack_config(stack: str, overrides: Optional[dict[str, Any]] = None) -> dict[str, str]:
+    """What the Pulumi CLI hands the program for `--stack <stack>`: the stack file's values over
+    the project defaults declared in Pulumi.yaml, structured values as JSON text."""
+    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+    values: dict[str, Any] = {
+        key: spec["default"] for key, spec in (project.get("config") or {}).items() if "default" in spec
+    }
+    values.update(yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text()).get("config") or {})
+    values.update(overrides or {})
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
+
+
+def run_program(config: dict[str, str], secret_keys: Iterable[str] = (), stack: str = "test") -> StackRun:
+    """Run __main__.py with `config` under mocks. Exceptions from the program propagate; the
+    run's registrations are then available as `run_program.last`."""
+    monitor = _RecordingMonitor(_EchoMocks())
+    pulumi.runtime.set_mocks(_EchoMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+    run = StackRun(monitor.registrations)
+    run_program.last = run  # type: ignore[attr-defined]
+
+    @pulumi.runtime.test
+    def program():
+        namespace = runpy.run_path(str(MAIN))
+        service = namespace["service"]
+        return pulumi.Output.all(
+            url=service.url, servedNames=service.served_names, pools=service.pools, gpus=service.gpus
+        ).apply(run.outputs.update)
+
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        program()
+    finally:
+        os.chdir(cwd)
+    return run
+
+
+def run_stack(stack: str, overrides: Optional[dict[str, Any]] = None, secrets: Optional[dict[str, str]] = None) -> StackRun:
+    config = stack_config(stack, overrides)
+    config.update(secrets or {})
+    return run_program(config, secret_keys=list(secrets or {}), stack=stack)
