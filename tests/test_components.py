@@ -1,0 +1,195 @@
+"""What each component puts on the cluster, checked as the pods and the gateway would see it."""
+
+import json
+
+import pytest
+
+from conftest import FAKE_HF_TOKEN
+from harness import SECRET_SIG, run_program, run_stack, stack_config
+
+
+def _container(deployment):
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def _flag_values(argv, flag):
+    start = argv.index(flag) + 1
+    end = next((i for i in range(start, len(argv)) if argv[i].startswith("--")), len(argv))
+    return argv[start:end]
+
+
+LORA_CATALOG = [
+    {
+        "name": "meta-llama/Llama-3.1-8B-Instruct",
+        "tensorParallel": 2,
+        "replicas": 2,
+        "maxModelLen": 4096,
+        "maxLoraRank": 64,
+        "adapters": [{"name": "sql-expert", "source": "org/sql-lora"}, {"name": "poet", "source": "/adapters/poet"}],
+        "startupMinutes": 90,
+        "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L4"},
+    }
+]
+
+
+@pytest.fixture(scope="module")
+def lora_run():
+    return run_program(
+        {"maas:models": json.dumps(LORA_CATALOG), "maas:hfToken": FAKE_HF_TOKEN}, secret_keys=["maas:hfToken"]
+    )
+
+
+def test_vllm_server_uses_its_gpus_and_serves_its_adapters(lora_run):
+    (deployment,) = [d for d in lora_run.objects("Deployment") if d["metadata"]["name"].endswith("-server")]
+    container = _container(deployment)
+    argv = container["args"]
+    assert container["command"] == ["vllm", "serve"]
+    assert argv[0] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert _flag_values(argv, "--served-model-name") == ["meta-llama/Llama-3.1-8B-Instruct"]
+    assert _flag_values(argv, "--tensor-parallel-size") == ["2"]
+    assert container["resources"]["requests"]["nvidia.com/gpu"] == "2" == container["resources"]["limits"]["nvidia.com/gpu"]
+    assert _flag_values(argv, "--max-model-len") == ["4096"]
+    assert "--enable-lora" in argv and _flag_values(argv, "--max-lora-rank") == ["64"]
+    assert _flag_values(argv, "--lora-modules") == ["sql-expert=org/sql-lora", "poet=/adapters/poet"]
+    assert deployment["spec"]["replicas"] == 2
+    assert lora_run.outputs["gpus"] == 4
+
+
+def test_vllm_pod_survives_a_long_load_and_reads_the_token_from_a_secret(lora_run):
+    (deployment,) = [d for d in lora_run.objects("Deployment") if d["metadata"]["name"].endswith("-server")]
+    pod = deployment["spec"]["template"]["spec"]
+    container = _container(deployment)
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 90 * 60
+    assert int(deployment["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]) >= 90 * 60
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v1/models"
+    assert pod["enableServiceLinks"] is False
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-L4"}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert volumes[mounts["/dev/shm"]]["emptyDir"]["medium"] == "Memory"
+    assert "/cache" in mounts
+    assert {"name": "HF_HOME", "value": "/cache/huggingface"} in container["env"]
+    (token_env,) = [e for e in container["env"] if e["name"] == "HF_TOKEN"]
+    (secret,) = lora_run.objects("Secret")
+    assert token_env["valueFrom"]["secretKeyRef"] == {"name": secret["metadata"]["name"], "key": "HF_TOKEN"}
+    assert deployment["spec"]["template"]["metadata"]["labels"]["inference.networking.k8s.io/engine-type"] == "vllm"
+
+
+def test_hf_token_is_a_secret_on_the_wire_and_nowhere_in_plaintext(stack):
+    name, run = stack
+    secrets = [r for r in run.registrations if r.type == "kubernetes:core/v1:Secret"]
+    # Only vLLM downloads weights; a simulator-only stack keeps no token on the cluster.
+    assert len(secrets) == (1 if name == "prod" else 0)
+    for registration in secrets:
+        assert registration.inputs["stringData"][SECRET_SIG]
+        assert registration.plain_inputs["stringData"] == {"HF_TOKEN": FAKE_HF_TOKEN}
+    for registration in run.registrations:
+        wire = json.dumps(_without_secret_envelopes(registration.inputs))
+        assert FAKE_HF_TOKEN not in wire, registration.name
+    assert FAKE_HF_TOKEN not in json.dumps(run.outputs)
+
+
+def _without_secret_envelopes(value):
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return "[secret]"
+        return {k: _without_secret_envelopes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secret_envelopes(v) for v in value]
+    return value
+
+
+def test_simulators_speak_json_lora_and_name_their_pod(stack_runs):
+    run = stack_runs["dev"]
+    deployment = next(d for d in run.objects("Deployment") if d["metadata"]["name"] == "deepseek-r1-server")
+    container = _container(deployment)
+    argv = container["args"]
+    assert _flag_values(argv, "--model") == ["deepseek/DeepSeek-r1"]
+    assert [json.loads(a) for a in _flag_values(argv, "--lora-modules")] == [
+        {"name": "ski-resorts"},
+        {"name": "movie-critique"},
+    ]
+    assert _flag_values(argv, "--max-loras") == ["2"]
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
+    assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+    assert "nvidia.com/gpu" not in json.dumps(container["resources"])
+    assert container["image"] == "ghcr.io/llm-d/llm-d-inference-sim:v0.8.2"
+
+
+def test_routes_attach_across_namespaces_without_a_patch_or_grant(stack):
+    _, run = stack
+    gateway = run.objects("Gateway")[0]
+    listener = gateway["spec"]["listeners"][0]
+    allowed = listener["allowedRoutes"]["namespaces"]["selector"]["matchExpressions"][0]["values"]
+    for route in run.objects("HTTPRoute"):
+        (parent,) = route["spec"]["parentRefs"]
+        assert (parent["name"], parent["namespace"]) == (gateway["metadata"]["name"], gateway["metadata"]["namespace"])
+        assert route["metadata"]["namespace"] in allowed
+        for rule in route["spec"]["rules"]:
+            for backend in rule.get("backendRefs", []):
+                assert "namespace" not in backend  # pools live beside their routes: no ReferenceGrant
+                assert rule["timeouts"]["request"] == "300s"
+    assert run.objects("ReferenceGrant") == []
+
+
+def test_openshift_gets_the_scc_binding_and_a_tls_edge_route(stack_runs):
+    run = stack_runs["prod"]
+    (binding,) = [b for b in run.objects("RoleBinding") if b["roleRef"]["kind"] == "ClusterRole"]
+    assert binding["roleRef"]["name"] == "system:openshift:scc:nonroot-v2"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "inference-gateway", "namespace": "agentgateway-system"}]
+    (route,) = run.objects("Route")
+    assert route["spec"]["tls"]["termination"] == "edge"
+    assert route["metadata"]["annotations"]["haproxy.router.openshift.io/timeout"] == "300s"
+    assert route["spec"]["to"]["name"] == "inference-gateway"
+    assert route["spec"]["port"]["targetPort"] == 8080
+    assert run.objects("Gateway")[0]["spec"]["listeners"][0]["port"] == 8080
+    assert stack_runs["dev"].objects("Route") == []
+
+
+def test_gateway_service_type_follows_config(stack_runs):
+    for run in stack_runs.values():
+        (params,) = run.objects("AgentgatewayParameters")
+        assert params["spec"]["service"]["spec"]["type"] == "ClusterIP"
+        ref = run.objects("Gateway")[0]["spec"]["infrastructure"]["parametersRef"]
+        assert ref["name"] == params["metadata"]["name"]
+    lb = run_stack("dev", overrides={"maas:gateway": {}})
+    assert lb.objects("AgentgatewayParameters")[0]["spec"]["service"]["spec"]["type"] == "LoadBalancer"
+
+
+def test_epp_rbac_is_namespaced_and_read_only(stack):
+    _, run = stack
+    assert run.objects("ClusterRole") == []
+    for role in run.objects("Role"):
+        for rule in role["rules"]:
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+    multi = run_stack("dev", overrides={"maas:epp": {"replicas": 2}})
+    verbs = {v for role in multi.objects("Role") for rule in role["rules"] for v in rule["verbs"]}
+    assert {"create", "update"} <= verbs  # leases for leader election, only when replicated
+    assert all("--ha-enable-leader-election" in _container(d)["args"] for d in multi.objects("Deployment") if d["metadata"]["name"].endswith("-epp"))
+
+
+def test_epp_restarts_when_its_config_changes(stack_runs):
+    from llm_maas.components import model_pool
+
+    run = stack_runs["dev"]
+    before = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["annotations"] for d in run.objects("Deployment") if d["metadata"]["name"].endswith("-epp")}
+    original = dict(model_pool.SCORERS)
+    model_pool.SCORERS["queue-scorer"] = 5
+    try:
+        after_run = run_stack("dev")
+    finally:
+        model_pool.SCORERS.clear()
+        model_pool.SCORERS.update(original)
+    after = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["annotations"] for d in after_run.objects("Deployment") if d["metadata"]["name"].endswith("-epp")}
+    assert before.keys() == after.keys() and all(before[k] != after[k] for k in before)
+
+
+def test_url_output(stack_runs):
+    assert stack_runs["dev"].outputs["url"] == "http://inference-gateway.agentgateway-system.svc.cluster.local"
+    overrides = {"maas:gateway": {"serviceType": "ClusterIP", "route": {"host": "models.apps.example.com"}}}
+    prod = run_stack("prod", overrides=overrides)
+    assert prod.outputs["url"] == "https://models.apps.example.com"
+    assert json.loads(stack_config("prod", overrides)["maas:gateway"])["route"]["host"] == "models.apps.example.com"

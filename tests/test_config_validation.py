@@ -1,0 +1,109 @@
+"""Bad stack config fails before anything is registered, naming key path, value and the rule."""
+
+import json
+
+import pulumi
+import pytest
+
+import harness
+from llm_maas.models import ConfigError, derive_pool_name, load_config
+
+MODELS = [{"name": "Qwen/Qwen3-0.6B"}, {"name": "TinyLlama/TinyLlama-1.1B-Chat-v1.0"}]
+
+
+def config_with(**values):
+    base = {"maas:models": MODELS}
+    base.update({f"maas:{k}": v for k, v in values.items()})
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in base.items()}
+
+
+@pytest.mark.parametrize(
+    "model_name, pool",
+    [
+        ("Qwen/Qwen3-0.6B", "qwen3-06b"),
+        ("Qwen/Qwen3-32B", "qwen3-32b"),
+        ("deepseek/DeepSeek-r1", "deepseek-r1"),
+        ("TinyLlama/TinyLlama-1.1B-Chat-v1.0", "tinyllama-11b-chat-v10"),
+        ("meta-llama/Llama-3.1-8B-Instruct", "llama-31-8b-instruct"),
+        ("gpt_oss:20b", "gpt-oss-20b"),
+    ],
+)
+def test_pool_names_derive_as_the_openshift_guide_does_by_hand(model_name, pool):
+    assert derive_pool_name(model_name) == pool
+
+
+def test_defaults_follow_the_platform():
+    kube = load_config(config_with())
+    assert (kube.gateway.port, kube.gateway_api_crds, kube.gateway.route) == (80, "install", None)
+    shift = load_config(config_with(platform="openshift"))
+    assert (shift.gateway.port, shift.gateway_api_crds, shift.gateway.route.enabled) == (8080, "platform", True)
+    assert [m.image for m in kube.models] == ["vllm/vllm-openai:v0.19.1"] * 2
+
+
+BAD = [
+    # (id, config values, key path, shown value, words of the rule)
+    ("typo-top-level", {"modles": MODELS}, "maas:modles", "Qwen", "allowed keys here"),
+    ("typo-in-model", {"models": [{"name": "a", "replica": 2}]}, "maas:models[0].replica", "2", "replicas"),
+    ("missing-models", {"models": None}, "maas:models", "null", "valid list"),
+    ("empty-catalog", {"models": []}, "maas:models", "[]", "at least 1"),
+    ("missing-name", {"models": [{"server": "simulator"}]}, "maas:models[0].name", "null", "required"),
+    ("empty-name", {"models": [{"name": ""}]}, "maas:models[0].name", '""', "1-253 characters"),
+    ("duplicate-model", {"models": [{"name": "a"}, {"name": "a", "pool": "b"}]}, "maas:models[1].name", '"a"', "already served by models[0].name"),
+    (
+        "adapter-named-like-a-model",
+        {"models": [{"name": "m1", "server": "simulator"}, {"name": "m2", "server": "simulator", "adapters": ["m1"]}]},
+        "maas:models[1].adapters[0].name", '"m1"', "already served by models[0].name",
+    ),
+    (
+        "adapter-on-two-models",
+        {"models": [{"name": "m1", "server": "simulator", "adapters": ["x"]}, {"name": "m2", "server": "simulator", "adapters": ["x"]}]},
+        "maas:models[1].adapters[0].name", '"x"', "already served by models[0].adapters[0].name",
+    ),
+    ("pool-collision", {"models": [{"name": "a/Qwen3-0.6B"}, {"name": "b/qwen3-06b"}]}, "maas:models[1].name", "b/qwen3-06b", "already used by models[0]"),
+    ("unsanitisable-name", {"models": [{"name": "123"}]}, "maas:models[0].name", '"123"', "set models[0].pool explicitly"),
+    ("bad-explicit-pool", {"models": [{"name": "a", "pool": "Bad.Pool"}]}, "maas:models[0].pool", "Bad.Pool", "DNS-1035"),
+    ("replicas-negative", {"models": [{"name": "a", "replicas": -1}]}, "maas:models[0].replicas", "-1", "greater than or equal to 0"),
+    ("replicas-not-int", {"models": [{"name": "a", "replicas": "two"}]}, "maas:models[0].replicas", '"two"', "valid integer"),
+    ("tensor-parallel-too-big", {"models": [{"name": "a", "tensorParallel": 16}]}, "maas:models[0].tensorParallel", "16", "less than or equal to 8"),
+    ("unknown-server", {"models": [{"name": "a", "server": "tgi"}]}, "maas:models[0].server", '"tgi"', "'vllm' or 'simulator'"),
+    ("unknown-platform", {"platform": "eks"}, "maas:platform", '"eks"', "'kubernetes' or 'openshift'"),
+    ("port-out-of-range", {"gateway": {"port": 70000}}, "maas:gateway.port", "70000", "less than or equal to 65535"),
+    ("adapters-not-a-list", {"models": [{"name": "a", "adapters": "x"}]}, "maas:models[0].adapters", '"x"', "valid list"),
+    ("vllm-adapter-without-source", {"models": [{"name": "a", "adapters": ["x"]}]}, "maas:models[0].adapters[0]", '"x"', "source"),
+    ("simulator-with-gpus", {"models": [{"name": "a", "server": "simulator", "tensorParallel": 2}]}, "maas:models[0].tensorParallel", "2", "allowed: 1"),
+    ("openshift-installing-gateway-crds", {"platform": "openshift", "gatewayApiCrds": "install"}, "maas:gatewayApiCrds", '"install"', "allowed here: platform"),
+    ("route-on-kubernetes", {"gateway": {"route": {"host": "a.b"}}}, "maas:gateway.route", "a.b", "only on OpenShift"),
+    ("same-namespace", {"namespace": "agentgateway-system"}, "maas:namespace", "agentgateway-system", "must differ"),
+    ("bad-quantity", {"models": [{"name": "a", "cacheSize": "lots"}]}, "maas:models[0].cacheSize", '"lots"', "Kubernetes quantity"),
+    ("bad-image", {"versions": {"vllmImage": "Not An Image"}}, "maas:versions.vllmImage", "Not An Image", "image reference"),
+    ("bad-version", {"versions": {"gatewayApi": "latest"}}, "maas:versions.gatewayApi", '"latest"', "release tag"),
+]
+
+
+@pytest.mark.parametrize("values, path, shown, rule", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_config_names_path_value_and_rule(values, path, shown, rule):
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_with(**values))
+    lines = [line for line in str(caught.value).splitlines() if line.strip().startswith("- ")]
+    matching = [line for line in lines if f"- {path} = " in line]
+    assert matching, f"no violation at {path}: {caught.value}"
+    assert shown in matching[0] and rule in matching[0], matching[0]
+
+
+@pytest.mark.parametrize("values", [b[1] for b in BAD[:8]], ids=[b[0] for b in BAD[:8]])
+def test_bad_config_registers_nothing(values):
+    with pytest.raises(pulumi.RunError):
+        harness.run_program(config_with(**values))
+    assert harness.run_program.last.registrations == []
+
+
+def test_hf_token_must_be_a_secret_and_is_never_echoed():
+    token = "hf_plaintext_should_not_appear"
+    with pytest.raises(ConfigError) as caught:
+        load_config({**config_with(), "maas:hfToken": token})
+    assert "maas:hfToken" in str(caught.value) and "--secret" in str(caught.value)
+    assert token not in str(caught.value)
+
+
+def test_other_namespaces_config_is_ignored():
+    assert load_config({**config_with(), "kubernetes:context": "kind-maas"}).models
