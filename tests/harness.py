@@ -12,7 +12,7 @@ import os
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import pulumi
 import yaml
@@ -150,30 +150,38 @@ def stack_config(stack: str, overrides: Optional[dict[str, Any]] = None) -> dict
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
 
 
-def run_program(config: dict[str, str], secret_keys: Iterable[str] = (), stack: str = "test") -> StackRun:
-    """Run __main__.py with `config` under mocks. Exceptions from the program propagate; the
-    run's registrations are then available as `run_program.last`."""
+def record(build: Callable[[], Any], config: dict[str, str], secret_keys: Iterable[str] = (), stack: str = "test") -> StackRun:
+    """Run `build` under mocks with `config` set, recording every registration. Exceptions from
+    `build` propagate; the run's registrations are then available as `record.last`."""
     monitor = _RecordingMonitor(_EchoMocks())
     pulumi.runtime.set_mocks(_EchoMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     run = StackRun(monitor.registrations)
-    run_program.last = run  # type: ignore[attr-defined]
+    record.last = run  # type: ignore[attr-defined]
 
     @pulumi.runtime.test
     def program():
-        namespace = runpy.run_path(str(MAIN))
-        service = namespace["service"]
+        return pulumi.Output.from_input(build()).apply(lambda outputs: run.outputs.update(outputs or {}))
+
+    program()
+    return run
+
+
+def run_program(config: dict[str, str], secret_keys: Iterable[str] = (), stack: str = "test") -> StackRun:
+    """Run the real __main__.py, the way `pulumi up` does, and collect its exports."""
+
+    def main():
+        service = runpy.run_path(str(MAIN))["service"]
         return pulumi.Output.all(
             url=service.url, servedNames=service.served_names, pools=service.pools, gpus=service.gpus
-        ).apply(run.outputs.update)
+        )
 
     cwd = os.getcwd()
     os.chdir(REPO)
     try:
-        program()
+        return record(main, config, secret_keys, stack)
     finally:
         os.chdir(cwd)
-    return run
 
 
 def run_stack(stack: str, overrides: Optional[dict[str, Any]] = None, secrets: Optional[dict[str, str]] = None) -> StackRun:

@@ -193,3 +193,20 @@ def test_url_output(stack_runs):
     prod = run_stack("prod", overrides=overrides)
     assert prod.outputs["url"] == "https://models.apps.example.com"
     assert json.loads(stack_config("prod", overrides)["maas:gateway"])["route"]["host"] == "models.apps.example.com"
+
+
+def test_options_flow_from_the_component_to_every_object():
+    import pulumi
+
+    from harness import record
+    from llm_maas.components import ModelService, ModelServiceArgs
+    from llm_maas.models import load_config
+
+    config = load_config(stack_config("dev"))
+    run = record(lambda: {"url": ModelService("maas", ModelServiceArgs(config), opts=pulumi.ResourceOptions(protect=True)).url}, {})
+    objects = [r for r in run.registrations if r.custom]
+    assert len(objects) > 20 and all(r.protect for r in objects)
+    # Every registration hangs off the component tree, none at the stack root.
+    root = [r for r in run.registrations if r.type == "maas:index:ModelService"][0]
+    urns = {r.urn for r in run.registrations}
+    assert all(r.parent in urns for r in run.registrations if r is not root)

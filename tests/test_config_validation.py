@@ -94,7 +94,7 @@ def test_bad_config_names_path_value_and_rule(values, path, shown, rule):
 def test_bad_config_registers_nothing(values):
     with pytest.raises(pulumi.RunError):
         harness.run_program(config_with(**values))
-    assert harness.run_program.last.registrations == []
+    assert harness.record.last.registrations == []
 
 
 def test_hf_token_must_be_a_secret_and_is_never_echoed():

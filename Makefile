@@ -1,0 +1,37 @@
+# The README's two commands: `make dev` (kind + dev stack) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+# Real CRDs the schema tests validate against.
+MAAS_CRDS_DIR ?= ../shared/crds
+KIND_CLUSTER ?= maas
+KIND_VERSION ?= v0.30.0
+TOOLS := $(HOME)/.local/bin
+export PATH := $(HOME)/.pulumi/bin:$(TOOLS):$(PATH)
+
+.PHONY: test dev
+
+$(VENV)/installed: pyproject.toml requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+test: $(VENV)/installed
+	MAAS_CRDS_DIR=$(MAAS_CRDS_DIR) $(VENV)/bin/python -m pytest -q
+
+# kind's kubeconfig goes to its own file so `pulumi up` can never reach another cluster.
+dev:
+	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "kind needs a running Docker engine"; exit 1; }
+	@command -v pulumi >/dev/null || curl -fsSL https://get.pulumi.com | sh
+	@command -v kind >/dev/null || { mkdir -p $(TOOLS) && \
+	  curl -fsSLo $(TOOLS)/kind https://kind.sigs.k8s.io/dl/$(KIND_VERSION)/kind-$$(uname | tr A-Z a-z)-$$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/') && \
+	  chmod +x $(TOOLS)/kind; }
+	@kind get clusters 2>/dev/null | grep -qx $(KIND_CLUSTER) || kind create cluster --name $(KIND_CLUSTER)
+	@mkdir -p .kube && kind get kubeconfig --name $(KIND_CLUSTER) > .kube/$(KIND_CLUSTER).yaml
+	@mkdir -p $(HOME)/.pulumi-local
+	export KUBECONFIG=$(CURDIR)/.kube/$(KIND_CLUSTER).yaml PULUMI_BACKEND_URL=file://$(HOME)/.pulumi-local \
+	  PULUMI_CONFIG_PASSPHRASE="$${PULUMI_CONFIG_PASSPHRASE-}"; \
+	pulumi stack select dev --create --secrets-provider passphrase && \
+	pulumi install && \
+	pulumi up --stack dev --yes --skip-preview
+	@echo "Gateway: kubectl --kubeconfig .kube/$(KIND_CLUSTER).yaml -n agentgateway-system port-forward svc/inference-gateway 8080:80"
