@@ -25,3 +25,10 @@ def stack_runs():
 @pytest.fixture(params=STACKS)
 def stack(request, stack_runs):
     return request.param, stack_runs[request.param]
+
+
+def pytest_terminal_summary(terminalreporter):
+    from schema_check import CEL_REPORT
+
+    if CEL_REPORT.passed or CEL_REPORT.failed or CEL_REPORT.unevaluable:
+        terminalreporter.write_line(CEL_REPORT.summary())
