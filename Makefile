@@ -1,14 +1,14 @@
 # The README's two commands: `make dev` (kind + dev stack) and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
-# Real CRDs the schema tests validate against.
+# Real CRDs the schema tests validate against (`make crds` downloads them into crds-download/).
 MAAS_CRDS_DIR ?= ../shared/crds
 KIND_CLUSTER ?= maas
 KIND_VERSION ?= v0.30.0
 TOOLS := $(HOME)/.local/bin
 export PATH := $(HOME)/.pulumi/bin:$(TOOLS):$(PATH)
 
-.PHONY: test dev
+.PHONY: test dev crds
 
 $(VENV)/installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(VENV)/installed: pyproject.toml requirements.txt
 
 test: $(VENV)/installed
 	MAAS_CRDS_DIR=$(MAAS_CRDS_DIR) $(VENV)/bin/python -m pytest -q
+
+# The CRDs of the versions the dev stack pins, for the schema tests (needs internet).
+crds: $(VENV)/installed
+	$(VENV)/bin/python -m llm_maas.models.crds --stack dev --out crds-download
 
 # kind's kubeconfig goes to its own file so `pulumi up` can never reach another cluster.
 dev:

@@ -48,17 +48,6 @@ MODEL_NOT_FOUND_BODY = json.dumps(
 )
 
 
-def gateway_api_crds_url(version: str) -> str:
-    return f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{version}/standard-install.yaml"
-
-
-def inference_extension_crds_url(version: str) -> str:
-    return (
-        "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/"
-        f"{version}/manifests.yaml"
-    )
-
-
 @dataclass
 class GatewayParentRef:
     """Where a model's HTTPRoute attaches: the Gateway's listener, possibly in another namespace."""
@@ -110,7 +99,7 @@ class InferenceGateway(pulumi.ComponentResource):
 
         control_plane = k8s.helm.v4.Chart(
             f"{name}-agentgateway",
-            chart=f"{args.versions.agentgateway_charts}/agentgateway",
+            chart=args.versions.agentgateway_chart("agentgateway"),
             version=args.versions.agentgateway,
             namespace=ns,
             values={"inferenceExtension": {"enabled": True}, "gatewayClassName": gw.class_name},
@@ -202,20 +191,20 @@ class InferenceGateway(pulumi.ComponentResource):
         if args.install_gateway_api_crds:
             crds.append(
                 k8s.yaml.v2.ConfigFile(
-                    f"{name}-gateway-api-crds", file=gateway_api_crds_url(versions.gateway_api), opts=keep
+                    f"{name}-gateway-api-crds", file=versions.gateway_api_crds_url, opts=keep
                 )
             )
         crds.append(
             k8s.yaml.v2.ConfigFile(
                 f"{name}-inference-extension-crds",
-                file=inference_extension_crds_url(versions.inference_extension),
+                file=versions.inference_extension_crds_url,
                 opts=keep,
             )
         )
         crds.append(
             k8s.helm.v4.Chart(
                 f"{name}-agentgateway-crds",
-                chart=f"{versions.agentgateway_charts}/agentgateway-crds",
+                chart=versions.agentgateway_chart("agentgateway-crds"),
                 version=versions.agentgateway,
                 namespace=args.gateway.namespace,
                 opts=keep,

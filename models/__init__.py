@@ -2,7 +2,7 @@
 
 from .config import Adapter, Config, Epp, Gateway, Model, Resources, Route, Toleration, Versions
 from .errors import ConfigError, Violation
-from .loader import load_config, load_stack_config
+from .loader import load_config, load_stack_config, read_stack_files
 from .names import POOL_LABEL, derive_pool_name, pool_selector
 
 __all__ = [
@@ -22,4 +22,5 @@ __all__ = [
     "load_config",
     "load_stack_config",
     "pool_selector",
+    "read_stack_files",
 ]

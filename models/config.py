@@ -124,6 +124,23 @@ class Versions(StrictModel):
         description="Default image of simulator model servers (v0.8.2 never calls out to the Hub).",
     )
 
+    @property
+    def gateway_api_crds_url(self) -> str:
+        return (
+            "https://github.com/kubernetes-sigs/gateway-api/releases/download/"
+            f"{self.gateway_api}/standard-install.yaml"
+        )
+
+    @property
+    def inference_extension_crds_url(self) -> str:
+        return (
+            "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/"
+            f"{self.inference_extension}/manifests.yaml"
+        )
+
+    def agentgateway_chart(self, chart: str) -> str:
+        return f"{self.agentgateway_charts}/{chart}"
+
 
 class Resources(StrictModel):
     cpu: Quantity = Field(description="CPU request. No CPU limit is set, so bursts are not throttled.")

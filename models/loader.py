@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import typing
-from typing import Any, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import yaml
 
 from pydantic import BaseModel, ValidationError
 
@@ -106,3 +109,17 @@ def load_stack_config() -> Config:
     secret_keys = [key for key in values if runtime_config.is_config_secret(key)]
     secret_keys += runtime_config.get_config_secret_keys_env()
     return load_config(values, secret_keys)
+
+
+def read_stack_files(project_dir: Path, stack: str, overrides: Optional[Mapping[str, Any]] = None) -> dict[str, str]:
+    """What the Pulumi CLI hands the program for `--stack <stack>`: the stack file's values over
+    the defaults Pulumi.yaml declares, structured values as JSON text. Encrypted (`secure:`)
+    values cannot be read without the CLI and are left out."""
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    values: dict[str, Any] = {
+        key: spec["default"] for key, spec in (project.get("config") or {}).items() if "default" in spec
+    }
+    stack_values = yaml.safe_load((project_dir / f"Pulumi.{stack}.yaml").read_text()).get("config") or {}
+    values.update({k: v for k, v in stack_values.items() if not (isinstance(v, dict) and "secure" in v)})
+    values.update(overrides or {})
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}

@@ -7,7 +7,6 @@ options so tests can assert on ordering and protection as well as on the objects
 
 from __future__ import annotations
 
-import json
 import os
 import runpy
 from dataclasses import dataclass, field
@@ -15,9 +14,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+
+from llm_maas.models import read_stack_files
 
 REPO = Path(__file__).resolve().parent.parent
 MAIN = REPO / "__main__.py"
@@ -139,15 +139,7 @@ class StackRun:
 
 
 def stack_config(stack: str, overrides: Optional[dict[str, Any]] = None) -> dict[str, str]:
-    """What the Pulumi CLI hands the program for `--stack <stack>`: the stack file's values over
-    the project defaults declared in Pulumi.yaml, structured values as JSON text."""
-    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
-    values: dict[str, Any] = {
-        key: spec["default"] for key, spec in (project.get("config") or {}).items() if "default" in spec
-    }
-    values.update(yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text()).get("config") or {})
-    values.update(overrides or {})
-    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
+    return read_stack_files(REPO, stack, overrides)
 
 
 def record(build: Callable[[], Any], config: dict[str, str], secret_keys: Iterable[str] = (), stack: str = "test") -> StackRun:

@@ -1,0 +1,94 @@
+"""The CRD download command, against a fake HTTP session (tests never reach the network)."""
+
+import json
+
+import pytest
+
+import schema_check
+from llm_maas.models import Versions
+from llm_maas.models.crds import AGENTGATEWAY_CRD_TEMPLATES, DownloadError, download
+
+
+def crd(group, kind, plural):
+    return f"""apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: {plural}.{group}
+spec:
+  group: {group}
+  names: {{kind: {kind}, plural: {plural}}}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {{type: object}}
+"""
+
+
+class FakeResponse:
+    def __init__(self, status_code, text):
+        self.status_code, self.text = status_code, text
+
+    def json(self):
+        return json.loads(self.text)
+
+
+class FakeSession:
+    def __init__(self, pages):
+        self.pages, self.requested = pages, []
+
+    def get(self, url, timeout):
+        self.requested.append(url)
+        return FakeResponse(200, self.pages[url]) if url in self.pages else FakeResponse(404, "")
+
+
+def pages_for(versions):
+    listing = AGENTGATEWAY_CRD_TEMPLATES.format(version=versions.agentgateway)
+    return {
+        # A bundle mixes CRDs with other objects; only the CRDs are kept.
+        versions.gateway_api_crds_url: crd("gateway.networking.k8s.io", "HTTPRoute", "httproutes")
+        + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\n"
+        + crd("gateway.networking.k8s.io", "Gateway", "gateways"),
+        versions.inference_extension_crds_url: crd("inference.networking.k8s.io", "InferencePool", "inferencepools"),
+        listing: json.dumps([{"name": "agentgateway.dev_agentgatewaypolicies.yaml", "download_url": "https://raw/policies"}]),
+        "https://raw/policies": crd("agentgateway.dev", "AgentgatewayPolicy", "agentgatewaypolicies"),
+    }
+
+
+def test_download_writes_the_layout_the_schema_tests_read(tmp_path):
+    versions = Versions()
+    session = FakeSession(pages_for(versions))
+    written = download(versions, tmp_path, session)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
+        "agentgateway/v1.4.1/agentgateway.dev_agentgatewaypolicies.yaml",
+        "gaie/v1.5.0/inference.networking.k8s.io_inferencepools.yaml",
+        "gateway-api/v1.6.1/gateway.networking.k8s.io_gateways.yaml",
+        "gateway-api/v1.6.1/gateway.networking.k8s.io_httproutes.yaml",
+    ]
+    catalog = schema_check.CrdCatalog(tmp_path, dict(schema_check.crd_pins(versions)))
+    assert set(catalog.schemas) == {
+        ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+        ("gateway.networking.k8s.io/v1", "Gateway"),
+        ("inference.networking.k8s.io/v1", "InferencePool"),
+        ("agentgateway.dev/v1", "AgentgatewayPolicy"),
+    }
+
+
+def test_download_follows_the_pinned_versions(tmp_path):
+    versions = Versions(gatewayApi="v1.5.1", inferenceExtension="v1.6.0", agentgateway="v1.5.0")
+    session = FakeSession(pages_for(versions))
+    download(versions, tmp_path, session)
+    assert any("/v1.5.1/standard-install.yaml" in url for url in session.requested)
+    assert any("/v1.6.0/manifests.yaml" in url for url in session.requested)
+    assert any("ref=v1.5.0" in url for url in session.requested)
+
+
+def test_a_failed_fetch_names_the_url_and_writes_nothing(tmp_path):
+    versions = Versions()
+    pages = pages_for(versions)
+    del pages[versions.inference_extension_crds_url]
+    with pytest.raises(DownloadError, match="manifests.yaml: HTTP 404"):
+        download(versions, tmp_path, FakeSession(pages))
+    assert not (tmp_path / "gaie").exists()
