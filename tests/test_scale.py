@@ -1,0 +1,105 @@
+"""1,000 client-facing names, a model with more names than one HTTPRoute may hold, and the blast
+radius of adding or removing one model."""
+
+import json
+import time
+
+import pytest
+
+import schema_check
+from catalogs import catalog_config, simulator_catalog
+from gateway_sim import GatewaySimulator
+from harness import run_program
+from llm_maas.models import Versions
+
+CEL_EXPRESSION_LIMIT = 16_384  # agentgateway's cap on one expression
+
+
+@pytest.fixture(scope="module")
+def thousand_names():
+    """50 models x (1 + 19 adapters) = 1,000 names."""
+    models = simulator_catalog(50, 19)
+    return models, run_program(catalog_config(models))
+
+
+def test_a_thousand_names_route_to_the_pods_that_serve_them(thousand_names):
+    models, run = thousand_names
+    assert sum(1 + len(m["adapters"]) for m in models) == 1000
+    gateway = GatewaySimulator(run.objects(), "inference-gateway", "agentgateway-system")
+    served = {pool: set(names) for pool, names in run.outputs["pools"].items()}
+    for pool, names in served.items():
+        for name in names:
+            outcome = gateway.request(json.dumps({"model": name}).encode())
+            assert outcome.pool_name == pool, name
+            assert all(name in pods.served_names for pods in outcome.pods) and outcome.pods
+    assert gateway.request(json.dumps({"model": "model-50-adapter-0"}).encode()).status == 404
+
+
+def test_policy_expressions_stay_under_the_cel_limit_at_any_size(thousand_names):
+    _, run = thousand_names
+    expressions = [
+        entry["value"]
+        for policy in run.objects("AgentgatewayPolicy")
+        for entry in policy["spec"].get("traffic", {}).get("transformation", {}).get("request", {}).get("set", [])
+    ]
+    assert expressions and max(map(len, expressions)) < CEL_EXPRESSION_LIMIT
+    small = run_program(catalog_config(simulator_catalog(1, 0)))
+
+    def policies(r):
+        return sorted(r.objects("AgentgatewayPolicy"), key=lambda p: p["metadata"]["name"])
+
+    assert policies(small) == policies(run)  # the policy does not grow with the catalog
+
+
+@pytest.mark.skipif(schema_check.crds_dir() is None, reason="MAAS_CRDS_DIR does not name a folder of CRDs")
+def test_a_thousand_names_pass_the_api_schemas(thousand_names):
+    _, run = thousand_names
+    crds = schema_check.catalog(schema_check.crds_dir(), schema_check.crd_pins(Versions()))
+    problems = schema_check.validate_all(run.objects(), crds)
+    assert problems == {}
+
+
+def test_a_model_with_more_names_than_a_route_holds_gets_more_routes():
+    models = simulator_catalog(1, 299)  # 300 names: routes of 128 + 128 + 44
+    run = run_program(catalog_config(models))
+    routes = sorted(run.objects("HTTPRoute"), key=lambda r: r["metadata"]["name"])
+    model_routes = [r for r in routes if r["metadata"]["namespace"] == "llm-d"]
+    assert [r["metadata"]["name"] for r in model_routes] == ["model-0-7b", "model-0-7b-2", "model-0-7b-3"]
+    for route in model_routes:
+        matches = [len(rule["matches"]) for rule in route["spec"]["rules"]]
+        assert max(matches) <= 64 and sum(matches) <= 128
+    gateway = GatewaySimulator(run.objects(), "inference-gateway", "agentgateway-system")
+    for name in [models[0]["name"]] + models[0]["adapters"]:
+        assert gateway.request(json.dumps({"model": name}).encode()).pool_name == "model-0-7b"
+    if schema_check.crds_dir():
+        crds = schema_check.catalog(schema_check.crds_dir(), schema_check.crd_pins(Versions()))
+        assert schema_check.validate_all(model_routes, crds) == {}
+
+
+def _objects_by_identity(run):
+    return {
+        (o["apiVersion"], o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in run.objects()
+    } | {(r.type, r.name): r.plain_inputs for r in run.registrations if not r.custom}
+
+
+def test_adding_a_model_changes_no_existing_object():
+    twenty = simulator_catalog(20, 2)
+    before = _objects_by_identity(run_program(catalog_config(twenty)))
+    after = _objects_by_identity(run_program(catalog_config(twenty + simulator_catalog(21, 2)[20:])))
+    changed = [key for key in before if before[key] != after.get(key)]
+    # The design allows at most one routing policy to change; ours changes none.
+    assert changed == []
+    added = set(after) - set(before)
+    assert {key[1] for key in added if len(key) == 4} == {
+        "InferencePool", "HTTPRoute", "Deployment", "Service", "ServiceAccount", "Role", "RoleBinding", "ConfigMap",
+    }
+    assert all("model-20" in key[-1] for key in added)
+
+
+def test_removing_a_model_deletes_exactly_its_objects():
+    twenty = simulator_catalog(20, 2)
+    before = _objects_by_identity(run_program(catalog_config(twenty)))
+    after = _objects_by_identity(run_program(catalog_config(twenty[:7] + twenty[8:])))
+    removed = set(before) - set(after)
+    assert removed and all("model-7" in key[-1] for key in removed)
+    assert all(before[key] == after[key] for key in after)
