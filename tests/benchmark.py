@@ -1,0 +1,78 @@
+"""Benchmark: program evaluation under Pulumi mocks as the catalog grows.
+
+Not a test: run it, then copy the table into the README.
+
+    .venv/bin/python tests/benchmark.py
+
+Two series: names as the issue shapes them (models of 1 base + 19 adapters), and the worst
+case for object count (one name per model). Times are the median of REPEATS runs of the real
+__main__.py; they include the mock monitor's own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from catalogs import catalog_config, simulator_catalog  # noqa: E402
+from harness import run_program  # noqa: E402
+
+REPEATS = 3
+SERIES = {
+    "20 names per model": [(1, 0), (1, 19), (10, 19), (50, 19)],
+    "1 name per model": [(1, 0), (20, 0), (200, 0), (1000, 0)],
+}
+
+
+def measure(models: int, adapters: int) -> dict:
+    config = catalog_config(simulator_catalog(models, adapters))
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        run = run_program(config)
+        times.append(time.perf_counter() - start)
+    objects = len(run.objects())
+    seconds = statistics.median(times)
+    return {
+        "names": models * (1 + adapters),
+        "models": models,
+        "objects": objects,
+        "registrations": len(run.registrations),
+        "seconds": seconds,
+        "ms_per_object": 1000 * seconds / objects,
+    }
+
+
+def main() -> None:
+    print(f"Python {platform.python_version()} on {platform.machine()}, {REPEATS} runs each, median\n")
+    print("| series | names | models | Kubernetes objects | objects per model | registrations | seconds | ms per object |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for series, shapes in SERIES.items():
+        for models, adapters in shapes:
+            row = measure(models, adapters)
+            per_model = (row["objects"] - objects_without_models()) / row["models"]
+            print(
+                f"| {series} | {row['names']} | {row['models']} | {row['objects']} | {per_model:.0f} | "
+                f"{row['registrations']} | {row['seconds']:.2f} | {row['ms_per_object']:.2f} |"
+            )
+
+
+_FIXED: list[int] = []
+
+
+def objects_without_models() -> int:
+    """Objects the gateway side creates whatever the catalog (measured: 2 models minus 1)."""
+    if not _FIXED:
+        one = len(run_program(catalog_config(simulator_catalog(1, 0))).objects())
+        two = len(run_program(catalog_config(simulator_catalog(2, 0))).objects())
+        _FIXED.append(one - (two - one))
+    return _FIXED[0]
+
+
+if __name__ == "__main__":
+    main()
