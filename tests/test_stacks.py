@@ -174,3 +174,43 @@ def test_pool_selectors_derive_from_the_pool_name_only():
 
     assert selectors(base) == selectors(changed)
     assert base.objects("Deployment") != changed.objects("Deployment")
+
+
+def _moved_route(run, namespace, backend_namespace=None):
+    """The dev objects with qwen3-32b's HTTPRoute moved to another namespace."""
+    import copy
+
+    objects = copy.deepcopy(run.objects())
+    route = next(o for o in objects if o["kind"] == "HTTPRoute" and o["metadata"]["name"] == "qwen3-32b")
+    route["metadata"]["namespace"] = namespace
+    if backend_namespace:
+        for rule in route["spec"]["rules"]:
+            for ref in rule["backendRefs"]:
+                ref["namespace"] = backend_namespace
+    return objects
+
+
+def test_listener_ignores_routes_from_namespaces_it_does_not_allow(stack_runs):
+    objects = _moved_route(stack_runs["dev"], "someone-else", backend_namespace="llm-d")
+    objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "someone-else"}})
+    outcome = GatewaySimulator(objects, "inference-gateway", "agentgateway-system").request(_chat("Qwen/Qwen3-32B"))
+    assert outcome.pool is None and outcome.status == 404
+
+
+def test_a_cross_namespace_pool_needs_a_reference_grant(stack_runs):
+    objects = _moved_route(stack_runs["dev"], "agentgateway-system", backend_namespace="llm-d")
+    gateway = GatewaySimulator(objects, "inference-gateway", "agentgateway-system")
+    assert gateway.request(_chat("Qwen/Qwen3-32B")).pool is None
+    objects.append(
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1beta1",
+            "kind": "ReferenceGrant",
+            "metadata": {"name": "routes-to-pools", "namespace": "llm-d"},
+            "spec": {
+                "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "agentgateway-system"}],
+                "to": [{"group": "inference.networking.k8s.io", "kind": "InferencePool"}],
+            },
+        }
+    )
+    granted = GatewaySimulator(objects, "inference-gateway", "agentgateway-system")
+    assert granted.request(_chat("Qwen/Qwen3-32B")).pool_name == "qwen3-32b"
