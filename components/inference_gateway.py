@@ -72,6 +72,7 @@ class InferenceGatewayArgs:
     versions: Versions
     platform: str = "kubernetes"
     install_gateway_api_crds: bool = True
+    protect_crds: bool = False
     route_namespaces: Sequence[str] = field(default_factory=list)
     """Namespaces (besides the gateway's own) whose HTTPRoutes the listener accepts."""
     served_names: Sequence[str] = field(default_factory=list)
@@ -185,8 +186,9 @@ class InferenceGateway(pulumi.ComponentResource):
     def _install_crds(self, name: str, args: InferenceGatewayArgs) -> list[pulumi.Resource]:
         versions = args.versions
         # CRDs are cluster-wide and shared by every stack: deleting one deletes every object of
-        # its kind on the cluster, so a `pulumi destroy` leaves them in place.
-        keep = child(self, retain_on_delete=True)
+        # its kind on the cluster, so a `pulumi destroy` leaves them in place. `protect` is only
+        # ever added: False would override a protect inherited from the parent.
+        keep = child(self, retain_on_delete=True, protect=True if args.protect_crds else None)
         crds: list[pulumi.Resource] = []
         if args.install_gateway_api_crds:
             crds.append(

@@ -43,11 +43,25 @@ def meta(
     )
 
 
+# The distroless "nonroot" user the EPP and simulator images are built for.
+NONROOT_UID = 65532
+
+
 def hardened_container_security() -> k8s.core.v1.SecurityContextArgs:
-    """For images that need no privileges (EPP, simulator)."""
+    """No privilege escalation, no capabilities, the runtime's seccomp profile: every container."""
     return k8s.core.v1.SecurityContextArgs(
         allow_privilege_escalation=False,
         capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def nonroot_pod_security(platform: str) -> k8s.core.v1.PodSecurityContextArgs:
+    """For images that run as any non-root user (EPP, simulator). OpenShift's restricted-v2 SCC
+    assigns a UID from the namespace's range and rejects pods that ask for another one."""
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=None if platform == "openshift" else NONROOT_UID,
         seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
     )
 

@@ -29,8 +29,11 @@ from .kube import (
     hardened_container_security,
     labels,
     meta,
+    nonroot_pod_security,
 )
 
+# agentgateway labels its data plane pods with their Gateway's name (as Gateway API suggests).
+DATA_PLANE_LABEL = "gateway.networking.k8s.io/gateway-name"
 EXT_PROC_PORT = 9002
 HEALTH_PORT = 9003
 METRICS_PORT = 9090
@@ -76,6 +79,9 @@ class ModelPoolArgs:
     epp_image: str = "registry.k8s.io/gateway-api-inference-extension/epp:v1.5.0"
     crds: Sequence[pulumi.Resource] = field(default_factory=list)
     """CRD installs the InferencePool and HTTPRoutes must wait for."""
+    platform: str = "kubernetes"
+    network_policies: bool = True
+    """Admit only the gateway's data plane to servers and EPP, and only this EPP to its servers."""
 
 
 class ModelPool(pulumi.ComponentResource):
@@ -175,12 +181,42 @@ class ModelPool(pulumi.ComponentResource):
                 opts=child(self, depends_on=[*args.crds, inference_pool]),
             )
 
+        if args.network_policies:
+            self._network_policies(name, args, epp_name, epp_labels, epp_selector)
+
         self.pool_name = pulumi.Output.from_input(pool)
         self.served_names = pulumi.Output.from_input(model.served_names)
         self.epp_service = service.metadata.apply(lambda m: m.name)
         self.register_outputs(
             {"pool_name": self.pool_name, "served_names": self.served_names, "epp_service": self.epp_service}
         )
+
+    def _network_policies(
+        self, name: str, args: ModelPoolArgs, epp_name: str, epp_labels: dict[str, str], epp_selector: dict[str, str]
+    ) -> None:
+        data_plane = {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.parent_ref.namespace}},
+            "podSelector": {"matchLabels": {DATA_PLANE_LABEL: args.parent_ref.name}},
+        }
+        pool = args.model.pool_name
+        admitted = [
+            # Model servers: requests from the gateway, metric scrapes from this pool's EPP only.
+            (f"{name}-server-ingress", f"{pool}-server", args.model.selector_labels,
+             [data_plane, {"podSelector": {"matchLabels": epp_selector}}], MODEL_SERVER_PORT),
+            # The EPP: ext-proc calls from the gateway only.
+            (f"{name}-epp-ingress", epp_name, epp_selector, [data_plane], EXT_PROC_PORT),
+        ]
+        for resource_name, object_name, selected, sources, port in admitted:
+            k8s.networking.v1.NetworkPolicy(
+                resource_name,
+                metadata=meta(object_name, args.namespace, labels("network-policy", object_name)),
+                spec={
+                    "podSelector": {"matchLabels": selected},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": port}]}],
+                },
+                opts=child(self),
+            )
 
     @staticmethod
     def _epp_rules(leader_election: bool) -> list[k8s.rbac.v1.PolicyRuleArgs]:
@@ -249,6 +285,7 @@ class ModelPool(pulumi.ComponentResource):
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=epp_name,
+                        security_context=nonroot_pod_security(args.platform),
                         termination_grace_period_seconds=130,
                         containers=[
                             k8s.core.v1.ContainerArgs(

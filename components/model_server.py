@@ -15,7 +15,15 @@ import pulumi_kubernetes as k8s
 
 from llm_maas.models import Model
 
-from .kube import MODEL_SERVER_PORT, child, downward_env, hardened_container_security, labels, meta
+from .kube import (
+    MODEL_SERVER_PORT,
+    child,
+    downward_env,
+    hardened_container_security,
+    labels,
+    meta,
+    nonroot_pod_security,
+)
 
 HF_TOKEN_KEY = "HF_TOKEN"
 CACHE_DIR = "/cache"
@@ -29,6 +37,7 @@ class ModelServerArgs:
     namespace: pulumi.Input[str]
     hf_token_secret: Optional[pulumi.Input[str]] = None
     """Name of a Secret in `namespace` whose HF_TOKEN key vLLM uses for gated models."""
+    platform: str = "kubernetes"
 
 
 class ModelServer(pulumi.ComponentResource):
@@ -41,7 +50,14 @@ class ModelServer(pulumi.ComponentResource):
         object_name = f"{model.pool_name}-server"
         object_labels = labels("model-server", model.pool_name, {ENGINE_LABEL: "vllm"})
         pod_labels = {**object_labels, **model.selector_labels}
-        container, volumes = self._vllm(args) if model.server == "vllm" else self._simulator(model)
+        cache = self._persistent_cache(name, args, object_name, object_labels)
+        if model.server == "vllm":
+            container, volumes = self._vllm(args, cache)
+            # The vLLM image runs as root; see README "Security and operations".
+            pod_security = None
+        else:
+            container, volumes = self._simulator(model)
+            pod_security = nonroot_pod_security(args.platform)
         # Pulumi waits for the rollout as long as the pods' startup probe allows a model load.
         await_seconds = model.startup_minutes * 60 + 600
         deployment = k8s.apps.v1.Deployment(
@@ -55,12 +71,16 @@ class ModelServer(pulumi.ComponentResource):
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=model.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=model.selector_labels),
+                strategy=self._strategy(model),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
                     spec=k8s.core.v1.PodSpecArgs(
                         # A Service named like an env prefix (e.g. `vllm`) would inject VLLM_PORT
                         # and crash vLLM.
                         enable_service_links=False,
+                        # Model servers never call the Kubernetes API.
+                        automount_service_account_token=False,
+                        security_context=pod_security,
                         containers=[container],
                         volumes=volumes,
                         node_selector=model.node_selector or None,
@@ -69,11 +89,59 @@ class ModelServer(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=child(self),
+            opts=child(self, depends_on=[cache] if cache else None),
         )
+        if model.replicas > 1:
+            # Voluntary disruptions (node drains) take at most one replica at a time. A single
+            # replica gets no budget: it would block every drain of its node forever.
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-disruption-budget",
+                metadata=meta(object_name, args.namespace, object_labels),
+                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                    max_unavailable=1,
+                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels=model.selector_labels),
+                ),
+                opts=child(self),
+            )
         self.deployment_name = deployment.metadata.apply(lambda m: m.name)
         self.gpus = pulumi.Output.from_input(model.replicas * model.gpus_per_replica)
         self.register_outputs({"deployment_name": self.deployment_name, "gpus": self.gpus})
+
+    @staticmethod
+    def _strategy(model: Model) -> k8s.apps.v1.DeploymentStrategyArgs:
+        """Replace pods without ever dropping below the desired count (maxUnavailable 0), except
+        for a lone GPU replica: its surge pod would wait for GPUs the old pod holds, so it is
+        recreated in place (a short outage instead of a rollout that never finishes)."""
+        if model.gpus_per_replica and model.replicas <= 1:
+            return k8s.apps.v1.DeploymentStrategyArgs(type="Recreate")
+        return k8s.apps.v1.DeploymentStrategyArgs(
+            type="RollingUpdate",
+            rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
+        )
+
+    def _persistent_cache(
+        self, name: str, args: ModelServerArgs, object_name: str, object_labels: dict[str, str]
+    ) -> Optional[k8s.core.v1.PersistentVolumeClaim]:
+        model = args.model
+        if model.server != "vllm" or not model.cache_storage_class:
+            return None
+        return k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-cache",
+            metadata=meta(
+                f"{object_name}-cache",
+                args.namespace,
+                object_labels,
+                # With WaitForFirstConsumer storage the claim binds only once the pod exists.
+                {"pulumi.com/skipAwait": "true"},
+            ),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                access_modes=[model.cache_access_mode],
+                storage_class_name=model.cache_storage_class,
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": model.cache_size}),
+            ),
+            # Downloaded weights outlive the stack: a re-created model starts from the cache.
+            opts=child(self, retain_on_delete=True),
+        )
 
     @staticmethod
     def _tolerations(model: Model) -> Optional[list[k8s.core.v1.TolerationArgs]]:
@@ -96,7 +164,9 @@ class ModelServer(pulumi.ComponentResource):
             limits={"memory": res.limit, **gpus},
         )
 
-    def _vllm(self, args: ModelServerArgs) -> tuple[k8s.core.v1.ContainerArgs, list[k8s.core.v1.VolumeArgs]]:
+    def _vllm(
+        self, args: ModelServerArgs, cache: Optional[k8s.core.v1.PersistentVolumeClaim]
+    ) -> tuple[k8s.core.v1.ContainerArgs, list[k8s.core.v1.VolumeArgs]]:
         model = args.model
         cmd_args = [
             model.source or model.name,
@@ -112,7 +182,12 @@ class ModelServer(pulumi.ComponentResource):
                 cmd_args += ["--max-lora-rank", str(model.max_lora_rank)]
             cmd_args += ["--lora-modules", *(f"{a.name}={a.source}" for a in model.adapters)]
         cmd_args += model.extra_args
-        env = [k8s.core.v1.EnvVarArgs(name="HF_HOME", value=f"{CACHE_DIR}/huggingface")]
+        env = [
+            k8s.core.v1.EnvVarArgs(name="HF_HOME", value=f"{CACHE_DIR}/huggingface"),
+            # Triton, torch.compile and other dot-caches land in the writable cache volume, so
+            # the image also runs under OpenShift's arbitrary non-root UID.
+            k8s.core.v1.EnvVarArgs(name="HOME", value=CACHE_DIR),
+        ]
         if args.hf_token_secret is not None:
             env.append(
                 k8s.core.v1.EnvVarArgs(
@@ -131,6 +206,7 @@ class ModelServer(pulumi.ComponentResource):
             env=env,
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=MODEL_SERVER_PORT)],
             resources=self._resources(model),
+            security_context=hardened_container_security(),
             # Loading weights can take most of an hour; until the startup probe passes, the
             # liveness probe stays silent and nothing restarts the pod.
             startup_probe=k8s.core.v1.ProbeArgs(
@@ -151,7 +227,15 @@ class ModelServer(pulumi.ComponentResource):
             k8s.core.v1.VolumeArgs(
                 name="shm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit=model.shm_size)
             ),
-            k8s.core.v1.VolumeArgs(name="cache", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=model.cache_size)),
+            k8s.core.v1.VolumeArgs(
+                name="cache",
+                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                    claim_name=cache.metadata.apply(lambda m: m.name)
+                )
+                if cache
+                else None,
+                empty_dir=None if cache else k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=model.cache_size),
+            ),
         ]
         return container, volumes
 

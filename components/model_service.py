@@ -48,6 +48,7 @@ class ModelService(pulumi.ComponentResource):
                 versions=config.versions,
                 platform=config.platform,
                 install_gateway_api_crds=config.gateway_api_crds == "install",
+                protect_crds=config.protect_crds,
                 route_namespaces=[config.namespace],
                 served_names=config.served_names,
             ),
@@ -60,6 +61,7 @@ class ModelService(pulumi.ComponentResource):
                     model=model,
                     namespace=model_namespace,
                     hf_token_secret=token_secret if model.server == "vllm" else None,
+                    platform=config.platform,
                 ),
                 opts=child(self),
             )
@@ -72,6 +74,8 @@ class ModelService(pulumi.ComponentResource):
                     epp=config.epp,
                     epp_image=config.versions.epp_image,
                     crds=self.gateway.crds,
+                    platform=config.platform,
+                    network_policies=config.network_policies,
                 ),
                 opts=child(self),
             )

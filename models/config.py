@@ -194,7 +194,16 @@ class Model(StrictModel):
     max_model_len: Optional[int] = Field(None, ge=1, description="vLLM --max-model-len.")
     max_lora_rank: Optional[int] = Field(None, ge=1, le=512, description="vLLM --max-lora-rank.")
     gpu_resource: ResourceName = Field("nvidia.com/gpu", description="Extended resource that counts GPUs.")
-    cache_size: Quantity = Field("20Gi", description="Size limit of the weight-cache volume (HF_HOME).")
+    cache_size: Quantity = Field("20Gi", description="Size of the weight cache (HF_HOME).")
+    cache_storage_class: Optional[str] = Field(
+        None,
+        min_length=1,
+        description="Keep the weight cache on a PersistentVolumeClaim of this storage class (retained "
+        "on destroy) instead of a pod-local emptyDir that is re-downloaded on every restart.",
+    )
+    cache_access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = Field(
+        "ReadWriteOnce", description="Access mode of the persistent cache; ReadWriteMany for replicas > 1."
+    )
     shm_size: Quantity = Field("2Gi", description="Size of the in-memory /dev/shm volume (NCCL needs it for tensor parallel).")
     startup_minutes: int = Field(
         60,
@@ -298,6 +307,16 @@ class Config(StrictModel):
         "replicas, tensorParallel, image, extraArgs, resources, nodeSelector, tolerations, maxModelLen, "
         "gpuResource, cacheSize, pool, ... (README: Config reference).",
     )
+    protect_crds: bool = Field(
+        False,
+        description="Protect the CRD installs, so no `pulumi destroy` or refactor can delete them "
+        "(they are always retained on destroy).",
+    )
+    network_policies: bool = Field(
+        True,
+        description="NetworkPolicies that let only the gateway reach model servers and endpoint "
+        "pickers (and each EPP its own pool). Turn off where the CNI does not enforce them.",
+    )
     hf_token: Optional[SecretStr] = Field(
         None, description="Hugging Face token (set with --secret); vLLM servers read it from a Secret."
     )
@@ -380,6 +399,12 @@ class Config(StrictModel):
                 violations.append(
                     Violation(at + ("tensorParallel",), model.tensor_parallel,
                               "simulators use no GPUs; allowed: 1 (or set server: vllm)")
+                )
+            if model.cache_storage_class and model.cache_access_mode == "ReadWriteOnce" and model.replicas > 1:
+                violations.append(
+                    Violation(at + ("cacheAccessMode",), model.cache_access_mode,
+                              f"{model.replicas} replicas cannot share a ReadWriteOnce volume; "
+                              "allowed: ReadWriteMany (or replicas: 1)")
                 )
             if model.server == "vllm":
                 for i, adapter in enumerate(model.adapters):

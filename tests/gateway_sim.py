@@ -2,8 +2,9 @@
 
 1. PreRouting: every AgentgatewayPolicy with `traffic.phase: PreRouting` on the Gateway has its
    `transformation.request` CEL evaluated by cel-rust (`common-expression-language`), with
-   `request.body`, `request.headers`, `request.path`, `request.method` and agentgateway's `json()`
-   bound. A `set` whose expression fails removes the header, as agentgateway does.
+   `request.body` (absent past the 2 MiB buffer), `request.headers`, `request.path`,
+   `request.method` and agentgateway's `json()` bound. A `set` whose expression fails removes
+   the header, as agentgateway does.
 2. Route selection as Gateway API defines it: parentRefs and the listener's `allowedRoutes`
    (namespaces and kinds), then path/method/header/query matching with the spec's precedence.
 3. The winning rule's backend: an InferencePool (cross-namespace only with a ReferenceGrant),
@@ -101,6 +102,10 @@ def served_names_of(deployment: dict[str, Any]) -> set[str]:
     return names
 
 
+# agentgateway buffers at most this much of a body for CEL (frontend.http.maxBufferSize default).
+MAX_BUFFERED_BODY = 2 * 1024 * 1024
+
+
 class GatewaySimulator:
     def __init__(self, objects: list[dict[str, Any]], gateway_name: str, gateway_namespace: str):
         self.objects = objects
@@ -133,9 +138,10 @@ class GatewaySimulator:
             request = traffic.get("transformation", {}).get("request", {})
             context = cel.Context()
             context.add_function("json", lambda raw: json.loads(raw))
-            context.add_variable(
-                "request", {"body": body, "headers": dict(headers), "path": path, "method": method}
-            )
+            request_vars: dict[str, Any] = {"headers": dict(headers), "path": path, "method": method}
+            if len(body) <= MAX_BUFFERED_BODY:
+                request_vars["body"] = body  # past the buffer the body cannot be read: CEL errors
+            context.add_variable("request", request_vars)
             for entry in request.get("set", []):
                 try:
                     result = cel.evaluate(entry["value"], context)

@@ -101,9 +101,21 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def _wire_inputs(struct) -> dict[str, Any]:
+    """The registration's inputs as JSON. Protobuf keeps every number as a double; integral
+    ones go back to int, as they are in the JSON the provider sends the API server."""
     from google.protobuf import json_format
 
-    return json_format.MessageToDict(struct)
+    return _integral_numbers(json_format.MessageToDict(struct))
+
+
+def _integral_numbers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral_numbers(v) for v in value]
+    return value
 
 
 @dataclass

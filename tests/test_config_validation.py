@@ -77,6 +77,15 @@ BAD = [
     ("bad-quantity", {"models": [{"name": "a", "cacheSize": "lots"}]}, "maas:models[0].cacheSize", '"lots"', "Kubernetes quantity"),
     ("bad-image", {"versions": {"vllmImage": "Not An Image"}}, "maas:versions.vllmImage", "Not An Image", "image reference"),
     ("bad-version", {"versions": {"gatewayApi": "latest"}}, "maas:versions.gatewayApi", '"latest"', "release tag"),
+    ("tolerations-not-a-list", {"models": [{"name": "a", "tolerations": {"key": "gpu"}}]}, "maas:models[0].tolerations", "gpu", "valid list"),
+    ("bool-not-a-bool", {"networkPolicies": "maybe"}, "maas:networkPolicies", '"maybe"', "valid boolean"),
+    (
+        "shared-rwo-cache",
+        {"models": [{"name": "a", "replicas": 2, "cacheStorageClass": "standard"}]},
+        "maas:models[0].cacheAccessMode", '"ReadWriteOnce"', "allowed: ReadWriteMany",
+    ),
+    ("epp-replicas-zero", {"epp": {"replicas": 0}}, "maas:epp.replicas", "0", "greater than or equal to 1"),
+    ("unknown-failure-mode", {"epp": {"failureMode": "Retry"}}, "maas:epp.failureMode", '"Retry"', "'FailOpen' or 'FailClose'"),
 ]
 
 
@@ -90,7 +99,11 @@ def test_bad_config_names_path_value_and_rule(values, path, shown, rule):
     assert shown in matching[0] and rule in matching[0], matching[0]
 
 
-@pytest.mark.parametrize("values", [b[1] for b in BAD[:8]], ids=[b[0] for b in BAD[:8]])
+def test_at_least_25_kinds_of_bad_config_are_covered():
+    assert len(BAD) >= 25
+
+
+@pytest.mark.parametrize("values", [b[1] for b in BAD], ids=[b[0] for b in BAD])
 def test_bad_config_registers_nothing(values):
     with pytest.raises(pulumi.RunError):
         harness.run_program(config_with(**values))

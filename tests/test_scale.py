@@ -92,6 +92,7 @@ def test_adding_a_model_changes_no_existing_object():
     added = set(after) - set(before)
     assert {key[1] for key in added if len(key) == 4} == {
         "InferencePool", "HTTPRoute", "Deployment", "Service", "ServiceAccount", "Role", "RoleBinding", "ConfigMap",
+        "NetworkPolicy",
     }
     assert all("model-20" in key[-1] for key in added)
 

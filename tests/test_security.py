@@ -1,0 +1,138 @@
+"""Least privilege, pod hardening, safe rollouts and what survives a destroy."""
+
+import json
+
+import pytest
+
+from catalogs import catalog_config
+from gateway_sim import GatewaySimulator
+from harness import record, run_program, run_stack, stack_config
+from netpol import Pod, ingress_allowed
+
+DATA_PLANE = Pod("agentgateway-system", {"gateway.networking.k8s.io/gateway-name": "inference-gateway"})
+
+
+def _pods(run, suffix):
+    return {
+        d["metadata"]["name"]: Pod(d["metadata"]["namespace"], d["spec"]["template"]["metadata"]["labels"])
+        for d in run.objects("Deployment")
+        if d["metadata"]["name"].endswith(suffix)
+    }
+
+
+def test_only_the_gateway_and_the_pools_own_epp_reach_model_servers(stack):
+    _, run = stack
+    objects = run.objects()
+    servers, pickers = _pods(run, "-server"), _pods(run, "-epp")
+    assert servers and len(pickers) == len(servers)
+    strangers = [Pod("llm-d", {"app": "curious"}), Pod("default", {}), Pod("agentgateway-system", {"app": "other"})]
+    for server_name, server in servers.items():
+        pool = server_name.removesuffix("-server")
+        assert ingress_allowed(objects, DATA_PLANE, server, 8000)
+        assert ingress_allowed(objects, pickers[f"{pool}-epp"], server, 8000)  # metrics scrape
+        for picker_name, picker in pickers.items():
+            if picker_name != f"{pool}-epp":
+                assert not ingress_allowed(objects, picker, server, 8000)
+        for stranger in strangers:
+            assert not ingress_allowed(objects, stranger, server, 8000)
+        assert not ingress_allowed(objects, DATA_PLANE, server, 9999)
+    for picker in pickers.values():
+        assert ingress_allowed(objects, DATA_PLANE, picker, 9002)
+        assert not ingress_allowed(objects, DATA_PLANE, picker, 9090)
+        for stranger in strangers + list(servers.values()):
+            assert not ingress_allowed(objects, stranger, picker, 9002)
+
+
+def test_network_policies_can_be_switched_off():
+    run = run_stack("dev", overrides={"maas:networkPolicies": False})
+    assert run.objects("NetworkPolicy") == []
+
+
+@pytest.mark.parametrize("platform_stack, run_as_user", [("dev", 65532), ("prod", None)])
+def test_epp_and_simulator_pods_run_unprivileged(stack_runs, platform_stack, run_as_user):
+    run = stack_runs[platform_stack]
+    for deployment in run.objects("Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"]["drop"] == ["ALL"]
+        if container["name"] in ("epp", "simulator"):
+            assert pod["securityContext"]["runAsNonRoot"] is True
+            # OpenShift's restricted-v2 SCC picks the UID itself.
+            assert pod["securityContext"].get("runAsUser") == run_as_user
+        if deployment["metadata"]["name"].endswith("-server"):
+            assert pod["automountServiceAccountToken"] is False
+
+
+def _server(run, name):
+    return next(d for d in run.objects("Deployment") if d["metadata"]["name"] == name)
+
+
+def _pdbs(run):
+    return {p["metadata"]["name"]: p for p in run.objects("PodDisruptionBudget")}
+
+
+def test_a_lone_gpu_replica_is_recreated_instead_of_waiting_for_a_spare_gpu(stack_runs):
+    run = stack_runs["prod"]
+    assert _server(run, "qwen3-06b-server")["spec"]["strategy"] == {"type": "Recreate"}
+    assert _pdbs(run) == {}  # a one-pod budget would block node drains forever
+
+
+def test_replicated_models_keep_serving_through_updates_and_drains():
+    models = json.loads(stack_config("prod")["maas:models"])
+    models[0]["replicas"] = 3
+    run = run_stack("prod", overrides={"maas:models": models})
+    strategy = _server(run, "qwen3-06b-server")["spec"]["strategy"]
+    assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    budget = _pdbs(run)["qwen3-06b-server"]
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"] == _server(run, "qwen3-06b-server")["spec"]["selector"]["matchLabels"]
+    assert _server(run, "tinyllama-11b-server")["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_simulators_roll_without_downtime(stack_runs):
+    strategy = _server(stack_runs["dev"], "qwen3-32b-server")["spec"]["strategy"]
+    assert strategy["rollingUpdate"]["maxUnavailable"] == 0
+
+
+def test_an_hour_long_model_load_does_not_fail_pulumi_up(stack_runs):
+    for deployment in stack_runs["prod"].objects("Deployment"):
+        if deployment["metadata"]["name"].endswith("-server"):
+            startup = deployment["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
+            probe_budget = startup["periodSeconds"] * startup["failureThreshold"]
+            assert probe_budget >= 3600
+            assert int(deployment["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]) > probe_budget
+
+
+def test_persistent_weight_cache_is_retained_and_never_blocks_the_rollout():
+    models = [{"name": "Qwen/Qwen3-0.6B", "cacheStorageClass": "fast-rwx", "cacheAccessMode": "ReadWriteMany", "replicas": 2}]
+    run = run_program(catalog_config(models))
+    (claim,) = run.objects("PersistentVolumeClaim")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"] and claim["spec"]["storageClassName"] == "fast-rwx"
+    assert claim["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+    assert run.registration_of(claim).retain_on_delete
+    volumes = _server(run, "qwen3-06b-server")["spec"]["template"]["spec"]["volumes"]
+    cache = next(v for v in volumes if v["name"] == "cache")
+    assert cache == {"name": "cache", "persistentVolumeClaim": {"claimName": claim["metadata"]["name"]}}
+
+
+def test_crds_are_retained_always_and_protected_on_request(stack_runs):
+    installs = ("maas-gateway-inference-extension-crds", "maas-gateway-agentgateway-crds")
+    for registration in stack_runs["dev"].registrations:
+        if registration.name in installs:
+            assert registration.retain_on_delete and not registration.protect
+    protected = run_stack("dev", overrides={"maas:protectCrds": True})
+    flags = {r.name: r.protect for r in protected.registrations if r.name.endswith("-crds")}
+    assert flags and all(flags.values())
+    assert not any(r.protect for r in protected.registrations if not r.name.endswith("-crds"))
+
+
+def test_an_oversized_body_never_reaches_a_pool(stack_runs):
+    run = stack_runs["dev"]
+    gateway = GatewaySimulator(run.objects(), "inference-gateway", "agentgateway-system")
+    prompt = "x" * (3 * 1024 * 1024)  # past agentgateway's 2 MiB default body buffer
+    body = json.dumps({"model": "Qwen/Qwen3-32B", "messages": [{"role": "user", "content": prompt}]}).encode()
+    outcome = gateway.request(body)
+    assert outcome.pool is None and outcome.status == 404
+    assert json.loads(outcome.body)["error"]["code"] == "model_not_found"
