@@ -46,11 +46,7 @@ class Registration:
     @property
     def is_kubernetes_object(self) -> bool:
         """A single Kubernetes object (not a chart or YAML bundle, which are components)."""
-        return self.custom and self.type.startswith("kubernetes:") and not self.type.startswith("pulumi:providers:")
-
-    @property
-    def kind(self) -> str:
-        return self.type.rsplit(":", 1)[-1]
+        return self.custom and self.type.startswith("kubernetes:")
 
 
 def unwrap_secrets(value: Any) -> Any:
@@ -127,15 +123,6 @@ class StackRun:
         """Every Kubernetes object registered, as the manifest the provider would apply."""
         found = [r.plain_inputs for r in self.registrations if r.is_kubernetes_object]
         return [o for o in found if kind is None or o.get("kind") == kind]
-
-    def named(self, kind: str, name: str, namespace: Optional[str] = None) -> dict[str, Any]:
-        matches = [
-            o
-            for o in self.objects(kind)
-            if o["metadata"]["name"] == name and (namespace is None or o["metadata"].get("namespace") == namespace)
-        ]
-        assert len(matches) == 1, f"expected one {kind} {namespace}/{name}, found {len(matches)}"
-        return matches[0]
 
     def registration_of(self, obj: dict[str, Any]) -> Registration:
         for r in self.registrations:
