@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import yaml
 
 import schema_check
 from llm_maas.models import Versions
@@ -10,21 +11,22 @@ from llm_maas.models.crds import AGENTGATEWAY_CRD_TEMPLATES, DownloadError, down
 
 
 def crd(group, kind, plural):
-    return f"""apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: {plural}.{group}
-spec:
-  group: {group}
-  names: {{kind: {kind}, plural: {plural}}}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {{type: object}}
-"""
+    """A minimal, synthetic CustomResourceDefinition document."""
+    return yaml.safe_dump(
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{group}"},
+            "spec": {
+                "group": group,
+                "names": {"kind": kind, "plural": plural},
+                "scope": "Namespaced",
+                "versions": [
+                    {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}
+                ],
+            },
+        }
+    )
 
 
 class FakeResponse:
@@ -40,6 +42,7 @@ class FakeSession:
         self.pages, self.requested = pages, []
 
     def get(self, url, timeout):
+        assert timeout > 0
         self.requested.append(url)
         return FakeResponse(200, self.pages[url]) if url in self.pages else FakeResponse(404, "")
 
