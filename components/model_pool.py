@@ -260,12 +260,17 @@ class ModelPool(pulumi.ComponentResource):
             "--zap-encoder", "json",
             "--config-file", f"{CONFIG_DIR}/{CONFIG_FILE}",
         ]  # fmt: skip
-        if epp.replicas > 1:
+        leader_election = epp.replicas > 1
+        if leader_election:
             cmd_args.append("--ha-enable-leader-election")
-        health = k8s.core.v1.ProbeArgs(
-            grpc=k8s.core.v1.GRPCActionArgs(port=HEALTH_PORT, service="inference-extension"),
-            period_seconds=10,
-        )
+
+        def health(service: str, period: int) -> k8s.core.v1.ProbeArgs:
+            return k8s.core.v1.ProbeArgs(
+                grpc=k8s.core.v1.GRPCActionArgs(port=HEALTH_PORT, service=service), period_seconds=period
+            )
+
+        # With leader election only the leader is ready, but every replica is alive: the EPP's
+        # health server answers `liveness` and `readiness` separately for that case.
         return k8s.apps.v1.Deployment(
             f"{name}-epp",
             metadata=meta(epp_name, args.namespace, epp_labels),
@@ -299,8 +304,8 @@ class ModelPool(pulumi.ComponentResource):
                                     k8s.core.v1.ContainerPortArgs(name="grpc-health", container_port=HEALTH_PORT),
                                     k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT),
                                 ],
-                                liveness_probe=health,
-                                readiness_probe=health,
+                                liveness_probe=health("liveness" if leader_election else "inference-extension", 10),
+                                readiness_probe=health("readiness" if leader_election else "inference-extension", 2),
                                 resources=k8s.core.v1.ResourceRequirementsArgs(
                                     requests={"cpu": epp.resources.cpu, "memory": epp.resources.memory},
                                     limits={"memory": epp.resources.limit},

@@ -168,7 +168,15 @@ def test_epp_rbac_is_namespaced_and_read_only(stack):
     multi = run_stack("dev", overrides={"maas:epp": {"replicas": 2}})
     verbs = {v for role in multi.objects("Role") for rule in role["rules"] for v in rule["verbs"]}
     assert {"create", "update"} <= verbs  # leases for leader election, only when replicated
-    assert all("--ha-enable-leader-election" in _container(d)["args"] for d in multi.objects("Deployment") if d["metadata"]["name"].endswith("-epp"))
+    pickers = [d for d in multi.objects("Deployment") if d["metadata"]["name"].endswith("-epp")]
+    assert pickers and all("--ha-enable-leader-election" in _container(d)["args"] for d in pickers)
+    # Standby replicas are alive but not ready: probes ask the EPP's separate health services.
+    for picker in pickers:
+        assert _container(picker)["livenessProbe"]["grpc"]["service"] == "liveness"
+        assert _container(picker)["readinessProbe"]["grpc"]["service"] == "readiness"
+    for picker in run.objects("Deployment"):
+        if picker["metadata"]["name"].endswith("-epp"):
+            assert _container(picker)["readinessProbe"]["grpc"] == {"port": 9003, "service": "inference-extension"}
 
 
 def test_epp_restarts_when_its_config_changes(stack_runs):
