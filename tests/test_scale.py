@@ -2,7 +2,6 @@
 radius of adding or removing one model."""
 
 import json
-import time
 
 import pytest
 
@@ -13,6 +12,7 @@ from harness import run_program
 from llm_maas.models import Versions
 
 CEL_EXPRESSION_LIMIT = 16_384  # agentgateway's cap on one expression
+needs_crds = pytest.mark.skipif(schema_check.crds_dir() is None, reason="MAAS_CRDS_DIR does not name a folder of CRDs")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_policy_expressions_stay_under_the_cel_limit_at_any_size(thousand_names)
     assert policies(small) == policies(run)  # the policy does not grow with the catalog
 
 
-@pytest.mark.skipif(schema_check.crds_dir() is None, reason="MAAS_CRDS_DIR does not name a folder of CRDs")
+@needs_crds
 def test_a_thousand_names_pass_the_api_schemas(thousand_names):
     _, run = thousand_names
     crds = schema_check.catalog(schema_check.crds_dir(), schema_check.crd_pins(Versions()))
@@ -59,11 +59,20 @@ def test_a_thousand_names_pass_the_api_schemas(thousand_names):
     assert problems == {}
 
 
-def test_a_model_with_more_names_than_a_route_holds_gets_more_routes():
+@pytest.fixture(scope="module")
+def three_hundred_names():
     models = simulator_catalog(1, 299)  # 300 names: routes of 128 + 128 + 44
-    run = run_program(catalog_config(models))
+    return models, run_program(catalog_config(models))
+
+
+def _model_routes(run):
     routes = sorted(run.objects("HTTPRoute"), key=lambda r: r["metadata"]["name"])
-    model_routes = [r for r in routes if r["metadata"]["namespace"] == "llm-d"]
+    return [r for r in routes if r["metadata"]["namespace"] == "llm-d"]
+
+
+def test_a_model_with_more_names_than_a_route_holds_gets_more_routes(three_hundred_names):
+    models, run = three_hundred_names
+    model_routes = _model_routes(run)
     assert [r["metadata"]["name"] for r in model_routes] == ["model-0-7b", "model-0-7b-2", "model-0-7b-3"]
     for route in model_routes:
         matches = [len(rule["matches"]) for rule in route["spec"]["rules"]]
@@ -71,9 +80,13 @@ def test_a_model_with_more_names_than_a_route_holds_gets_more_routes():
     gateway = GatewaySimulator(run.objects(), "inference-gateway", "agentgateway-system")
     for name in [models[0]["name"]] + models[0]["adapters"]:
         assert gateway.request(json.dumps({"model": name}).encode()).pool_name == "model-0-7b"
-    if schema_check.crds_dir():
-        crds = schema_check.catalog(schema_check.crds_dir(), schema_check.crd_pins(Versions()))
-        assert schema_check.validate_all(model_routes, crds) == {}
+
+
+@needs_crds
+def test_split_routes_pass_the_httproute_schema_and_its_match_cap(three_hundred_names):
+    _, run = three_hundred_names
+    crds = schema_check.catalog(schema_check.crds_dir(), schema_check.crd_pins(Versions()))
+    assert schema_check.validate_all(_model_routes(run), crds) == {}
 
 
 def _objects_by_identity(run):
