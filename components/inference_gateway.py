@@ -107,11 +107,12 @@ class InferenceGateway(pulumi.ComponentResource):
             opts=child(self, depends_on=[namespace, *self.crds]),
         )
 
+        parameters_name = f"{gw.name}-parameters"
         parameters = self._custom(
             f"{name}-parameters",
             "AgentgatewayParameters",
             AGENTGATEWAY_API,
-            f"{gw.name}-parameters",
+            parameters_name,
             ns,
             {"service": {"spec": {"type": gw.service_type}}},
             [namespace],
@@ -128,7 +129,7 @@ class InferenceGateway(pulumi.ComponentResource):
                     "parametersRef": {
                         "group": AGENTGATEWAY_GROUP,
                         "kind": "AgentgatewayParameters",
-                        "name": f"{gw.name}-parameters",
+                        "name": parameters_name,
                     }
                 },
                 "listeners": [

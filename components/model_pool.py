@@ -96,7 +96,7 @@ class ModelPool(pulumi.ComponentResource):
         epp_name = f"{pool}-epp"
         ns = args.namespace
         epp_labels = labels("endpoint-picker", epp_name, {"maas.llm-d.ai/epp-for": pool})
-        epp_selector = {"app.kubernetes.io/name": epp_name, "app.kubernetes.io/component": "endpoint-picker"}
+        epp_selector = {key: epp_labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/component")}
 
         account = k8s.core.v1.ServiceAccount(f"{name}-epp", metadata=meta(epp_name, ns, epp_labels), opts=child(self))
         leader_election = args.epp.replicas > 1
@@ -198,10 +198,9 @@ class ModelPool(pulumi.ComponentResource):
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.parent_ref.namespace}},
             "podSelector": {"matchLabels": {DATA_PLANE_LABEL: args.parent_ref.name}},
         }
-        pool = args.model.pool_name
         admitted = [
             # Model servers: requests from the gateway, metric scrapes from this pool's EPP only.
-            (f"{name}-server-ingress", f"{pool}-server", args.model.selector_labels,
+            (f"{name}-server-ingress", args.model.server_name, args.model.selector_labels,
              [data_plane, {"podSelector": {"matchLabels": epp_selector}}], MODEL_SERVER_PORT),
             # The EPP: ext-proc calls from the gateway only.
             (f"{name}-epp-ingress", epp_name, epp_selector, [data_plane], EXT_PROC_PORT),

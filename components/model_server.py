@@ -47,7 +47,7 @@ class ModelServer(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("maas:index:ModelServer", name, None, opts)
         model = args.model
-        object_name = f"{model.pool_name}-server"
+        object_name = model.server_name
         object_labels = labels("model-server", model.pool_name, {ENGINE_LABEL: "vllm"})
         pod_labels = {**object_labels, **model.selector_labels}
         cache = self._persistent_cache(name, args, object_name, object_labels)

@@ -225,6 +225,11 @@ class Model(StrictModel):
         return self.pool or derive_pool_name(self.name)
 
     @property
+    def server_name(self) -> str:
+        """Name of the model-server Deployment and of what guards it."""
+        return f"{self.pool_name}-server"
+
+    @property
     def served_names(self) -> list[str]:
         return [self.name] + [adapter.name for adapter in self.adapters]
 
