@@ -16,3 +16,6 @@ pulumi.export("url", service.url)
 pulumi.export("servedNames", service.served_names)
 pulumi.export("pools", service.pools)
 pulumi.export("gpus", service.gpus)
+# Secret: `pulumi stack output apiKeys --show-secrets` hands each consumer its key.
+pulumi.export("apiKeys", service.api_keys)
+pulumi.export("rateLimitConfig", service.rate_limit_config)

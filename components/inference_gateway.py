@@ -19,13 +19,20 @@ import pulumi_kubernetes as k8s
 from llm_maas.models import Gateway, Versions
 
 from .kube import (
-    AGENTGATEWAY_API,
     AGENTGATEWAY_GROUP,
+    AGENTGATEWAY_PARAMETERS,
+    AGENTGATEWAY_POLICY,
+    GATEWAY,
     GATEWAY_API_GROUP,
+    HTTP_ROUTE,
+    OPENSHIFT_ROUTE,
     REQUEST_TIMEOUT,
+    Kind,
     child,
+    custom_resource,
     labels,
     meta,
+    target_ref,
 )
 
 ROUTING_HEADER = "X-Gateway-Model-Name"
@@ -83,6 +90,8 @@ class InferenceGateway(pulumi.ComponentResource):
     url: pulumi.Output[str]
     served_names: pulumi.Output[list[str]]
     parent_ref: GatewayParentRef
+    target: dict[str, str]
+    """The Gateway as a policy's targetRef (policies in the gateway namespace)."""
     crds: list[pulumi.Resource]
     """CRD installs that every custom resource of the stack must wait for."""
 
@@ -92,6 +101,7 @@ class InferenceGateway(pulumi.ComponentResource):
         port = gw.listener_port
         ns = gw.namespace
         self.parent_ref = GatewayParentRef(gw.name, ns)
+        self.target = target_ref(GATEWAY, gw.name)
 
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata=meta(ns, None, labels("gateway", gw.name)), opts=child(self)
@@ -110,8 +120,7 @@ class InferenceGateway(pulumi.ComponentResource):
         parameters_name = f"{gw.name}-parameters"
         parameters = self._custom(
             f"{name}-parameters",
-            "AgentgatewayParameters",
-            AGENTGATEWAY_API,
+            AGENTGATEWAY_PARAMETERS,
             parameters_name,
             ns,
             {"service": {"spec": {"type": gw.service_type}}},
@@ -119,8 +128,7 @@ class InferenceGateway(pulumi.ComponentResource):
         )
         self._custom(
             f"{name}-gateway",
-            "Gateway",
-            f"{GATEWAY_API_GROUP}/v1",
+            GATEWAY,
             gw.name,
             ns,
             {
@@ -160,15 +168,13 @@ class InferenceGateway(pulumi.ComponentResource):
             # a load-balancer address, so this wait cannot hang on clusters like kind.
             annotations={"pulumi.com/waitFor": "condition=Programmed"},
         )
-        gateway_target = {"group": GATEWAY_API_GROUP, "kind": "Gateway", "name": gw.name}
         self._custom(
             f"{name}-model-routing",
-            "AgentgatewayPolicy",
-            AGENTGATEWAY_API,
+            AGENTGATEWAY_POLICY,
             f"{gw.name}-model-routing",
             ns,
             {
-                "targetRefs": [gateway_target],
+                "targetRefs": [self.target],
                 "traffic": {
                     "phase": "PreRouting",
                     "transformation": {"request": {"set": [{"name": ROUTING_HEADER, "value": ROUTING_EXPRESSION}]}},
@@ -218,21 +224,20 @@ class InferenceGateway(pulumi.ComponentResource):
     def _custom(
         self,
         resource_name: str,
-        kind: str,
-        api_version: str,
+        kind: Kind,
         object_name: str,
         namespace: str,
         spec: dict,
         depends_on: list[pulumi.Resource],
         annotations: Optional[dict[str, str]] = None,
     ) -> k8s.apiextensions.CustomResource:
-        return k8s.apiextensions.CustomResource(
+        return custom_resource(
+            self,
             resource_name,
-            api_version=api_version,
-            kind=kind,
-            metadata=meta(object_name, namespace, labels("gateway", self.parent_ref.name), annotations),
-            spec=spec,
-            opts=child(self, depends_on=[*depends_on, *self.crds]),
+            kind,
+            meta(object_name, namespace, labels("gateway", self.parent_ref.name), annotations),
+            spec,
+            [*depends_on, *self.crds],
         )
 
     def _model_not_found(self, name: str, args: InferenceGatewayArgs, depends_on: list[pulumi.Resource]) -> None:
@@ -243,8 +248,7 @@ class InferenceGateway(pulumi.ComponentResource):
         route_name = f"{gw.name}-model-not-found"
         self._custom(
             f"{name}-model-not-found-route",
-            "HTTPRoute",
-            f"{GATEWAY_API_GROUP}/v1",
+            HTTP_ROUTE,
             route_name,
             gw.namespace,
             {
@@ -255,12 +259,11 @@ class InferenceGateway(pulumi.ComponentResource):
         )
         self._custom(
             f"{name}-model-not-found",
-            "AgentgatewayPolicy",
-            AGENTGATEWAY_API,
+            AGENTGATEWAY_POLICY,
             route_name,
             gw.namespace,
             {
-                "targetRefs": [{"group": GATEWAY_API_GROUP, "kind": "HTTPRoute", "name": route_name}],
+                "targetRefs": [target_ref(HTTP_ROUTE, route_name)],
                 "traffic": {
                     "directResponse": {
                         "status": 404,
@@ -296,18 +299,18 @@ class InferenceGateway(pulumi.ComponentResource):
         }
         if gw.route.host:
             route_spec["host"] = gw.route.host
-        route = k8s.apiextensions.CustomResource(
+        route = custom_resource(
+            self,
             f"{name}-route",
-            api_version="route.openshift.io/v1",
-            kind="Route",
-            metadata=meta(
+            OPENSHIFT_ROUTE,
+            meta(
                 gw.name,
                 gw.namespace,
                 labels("gateway", gw.name),
                 # Streaming completions outlive the router's 30 s default.
                 {"haproxy.router.openshift.io/timeout": REQUEST_TIMEOUT},
             ),
-            spec=route_spec,
-            opts=child(self, depends_on=depends_on),
+            route_spec,
+            depends_on,
         )
         return route.spec.apply(lambda spec: (spec or {}).get("host"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Mapping, NamedTuple, Optional, Protocol, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -14,6 +14,31 @@ INFERENCE_GROUP = "inference.networking.k8s.io"
 INFERENCE_X_GROUP = "inference.networking.x-k8s.io"
 AGENTGATEWAY_GROUP = "agentgateway.dev"
 AGENTGATEWAY_API = f"{AGENTGATEWAY_GROUP}/v1alpha1"
+
+
+
+class Kind(NamedTuple):
+    """A custom resource's API identity."""
+
+    api_version: str
+    kind: str
+
+    @property
+    def group(self) -> str:
+        return self.api_version.split("/")[0]
+
+
+GATEWAY = Kind(f"{GATEWAY_API_GROUP}/v1", "Gateway")
+HTTP_ROUTE = Kind(f"{GATEWAY_API_GROUP}/v1", "HTTPRoute")
+REFERENCE_GRANT = Kind(f"{GATEWAY_API_GROUP}/v1beta1", "ReferenceGrant")
+INFERENCE_POOL = Kind(f"{INFERENCE_GROUP}/v1", "InferencePool")
+AGENTGATEWAY_POLICY = Kind(AGENTGATEWAY_API, "AgentgatewayPolicy")
+AGENTGATEWAY_BACKEND = Kind(AGENTGATEWAY_API, "AgentgatewayBackend")
+AGENTGATEWAY_PARAMETERS = Kind(AGENTGATEWAY_API, "AgentgatewayParameters")
+OPENSHIFT_ROUTE = Kind("route.openshift.io/v1", "Route")
+
+# agentgateway labels its data plane pods with their Gateway's name (as Gateway API suggests).
+DATA_PLANE_LABEL = "gateway.networking.k8s.io/gateway-name"
 
 # vLLM and the simulator both listen here; the InferencePool's targetPort.
 MODEL_SERVER_PORT = 8000
@@ -47,21 +72,23 @@ def meta(
 NONROOT_UID = 65532
 
 
-def hardened_container_security() -> k8s.core.v1.SecurityContextArgs:
-    """No privilege escalation, no capabilities, the runtime's seccomp profile: every container."""
+def hardened_container_security(read_only_root: bool = False) -> k8s.core.v1.SecurityContextArgs:
+    """No privilege escalation, no capabilities, the runtime's seccomp profile: every container;
+    a read-only root filesystem where the image's writable paths are known and mounted."""
     return k8s.core.v1.SecurityContextArgs(
+        read_only_root_filesystem=read_only_root or None,
         allow_privilege_escalation=False,
         capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
         seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
     )
 
 
-def nonroot_pod_security(platform: str) -> k8s.core.v1.PodSecurityContextArgs:
+def nonroot_pod_security(platform: str, uid: int = NONROOT_UID) -> k8s.core.v1.PodSecurityContextArgs:
     """For images that run as any non-root user (EPP, simulator). OpenShift's restricted-v2 SCC
     assigns a UID from the namespace's range and rejects pods that ask for another one."""
     return k8s.core.v1.PodSecurityContextArgs(
         run_as_non_root=True,
-        run_as_user=None if platform == "openshift" else NONROOT_UID,
+        run_as_user=None if platform == "openshift" else uid,
         seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
     )
 
@@ -79,3 +106,90 @@ def downward_env(*pairs: tuple[str, str]) -> list[k8s.core.v1.EnvVarArgs]:
 
 def child(parent: pulumi.Resource, **extra) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, **extra)
+
+
+def custom_resource(
+    parent: pulumi.Resource,
+    resource_name: str,
+    kind: Kind,
+    metadata: k8s.meta.v1.ObjectMetaArgs,
+    spec: pulumi.Input[dict],
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> k8s.apiextensions.CustomResource:
+    """The one way the components build a custom resource: a child of `parent` that waits for
+    `depends_on` (callers include the CRD installs of its API group)."""
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version=kind.api_version,
+        kind=kind.kind,
+        metadata=metadata,
+        spec=spec,
+        opts=child(parent, depends_on=list(depends_on) or None),
+    )
+
+
+def target_ref(kind: Kind, name: str) -> dict[str, str]:
+    """A policy's or grant's reference to an object of `kind` in its own namespace."""
+    return {"group": kind.group, "kind": kind.kind, "name": name}
+
+
+def data_plane_peer(gateway: "GatewayRef") -> dict:
+    """A NetworkPolicy peer matching the gateway's data plane pods, and nothing else."""
+    return {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": gateway.namespace}},
+        "podSelector": {"matchLabels": {DATA_PLANE_LABEL: gateway.name}},
+    }
+
+
+class GatewayRef(Protocol):
+    name: str
+    namespace: str
+
+
+def selector_of(object_labels: Mapping[str, str]) -> dict[str, str]:
+    """The stable subset of `labels()` that Deployments and Services select on."""
+    return {key: object_labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/component")}
+
+
+def surge_rollout() -> k8s.apps.v1.DeploymentStrategyArgs:
+    """Replace pods without ever dropping below the desired count."""
+    return k8s.apps.v1.DeploymentStrategyArgs(
+        type="RollingUpdate",
+        rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
+    )
+
+
+def one_at_a_time_budget(
+    parent: pulumi.Resource, resource_name: str, metadata: k8s.meta.v1.ObjectMetaArgs, selector: Mapping[str, str]
+) -> k8s.policy.v1.PodDisruptionBudget:
+    """Voluntary disruptions (node drains) take at most one of the selected pods at a time."""
+    return k8s.policy.v1.PodDisruptionBudget(
+        resource_name,
+        metadata=metadata,
+        spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+            max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector))
+        ),
+        opts=child(parent),
+    )
+
+
+def admit_ingress(
+    parent: pulumi.Resource,
+    resource_name: str,
+    object_name: str,
+    namespace: pulumi.Input[str],
+    selected: Mapping[str, str],
+    sources: Sequence[dict],
+    port: int,
+) -> k8s.networking.v1.NetworkPolicy:
+    """Isolates the selected pods: only `sources` may open TCP connections, and only to `port`."""
+    return k8s.networking.v1.NetworkPolicy(
+        resource_name,
+        metadata=meta(object_name, namespace, labels("network-policy", object_name)),
+        spec={
+            "podSelector": {"matchLabels": dict(selected)},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": list(sources), "ports": [{"protocol": "TCP", "port": port}]}],
+        },
+        opts=child(parent),
+    )

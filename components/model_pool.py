@@ -19,21 +19,26 @@ from llm_maas.models import Epp, Model
 
 from .inference_gateway import ROUTING_HEADER, GatewayParentRef
 from .kube import (
-    GATEWAY_API_GROUP,
+    AGENTGATEWAY_BACKEND,
+    admit_ingress,
+    HTTP_ROUTE,
     INFERENCE_GROUP,
+    INFERENCE_POOL,
     INFERENCE_X_GROUP,
     MODEL_SERVER_PORT,
     REQUEST_TIMEOUT,
     child,
+    custom_resource,
+    data_plane_peer,
     downward_env,
     hardened_container_security,
     labels,
     meta,
     nonroot_pod_security,
+    selector_of,
+    target_ref,
 )
 
-# agentgateway labels its data plane pods with their Gateway's name (as Gateway API suggests).
-DATA_PLANE_LABEL = "gateway.networking.k8s.io/gateway-name"
 EXT_PROC_PORT = 9002
 HEALTH_PORT = 9003
 METRICS_PORT = 9090
@@ -62,6 +67,30 @@ def endpoint_picker_config() -> str:
         ],
     }
     return json.dumps(config, indent=2)
+
+
+# agentgateway parses these as OpenAI chat completions (token counts, budgets, metrics); every
+# other path (legacy completions, embeddings, ...) is sent to the pod as-is but still "Detect"ed,
+# which keeps rate limits and telemetry on it (RouteType::Detect, crates/llm/src/lib.rs at
+# v1.4.1). Without `routes`, agentgateway would parse every path as a chat completion.
+LLM_ROUTES = {"/v1/chat/completions": "Completions", "*": "Detect"}
+
+
+def llm_backend_spec(pool: str) -> dict:
+    """The AgentgatewayBackend that puts a pool on agentgateway's LLM path. The custom provider
+    targets the InferencePool, so the pool's EPP still picks the pod (agentgateway EP-288); the
+    model name comes from the request, so one backend serves the base model and its adapters."""
+    return {
+        "ai": {
+            "provider": {
+                "custom": {
+                    "backendRef": target_ref(INFERENCE_POOL, pool),
+                    "formats": [{"type": "Completions"}],
+                }
+            }
+        },
+        "policies": {"ai": {"routes": LLM_ROUTES}},
+    }
 
 
 def route_chunks(names: Sequence[str]) -> list[list[list[str]]]:
@@ -96,7 +125,7 @@ class ModelPool(pulumi.ComponentResource):
         epp_name = f"{pool}-epp"
         ns = args.namespace
         epp_labels = labels("endpoint-picker", epp_name, {"maas.llm-d.ai/epp-for": pool})
-        epp_selector = {key: epp_labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/component")}
+        epp_selector = selector_of(epp_labels)
 
         account = k8s.core.v1.ServiceAccount(f"{name}-epp", metadata=meta(epp_name, ns, epp_labels), opts=child(self))
         leader_election = args.epp.replicas > 1
@@ -137,12 +166,12 @@ class ModelPool(pulumi.ComponentResource):
             opts=child(self),
         )
         pool_labels = labels("inference-pool", pool)
-        inference_pool = k8s.apiextensions.CustomResource(
+        inference_pool = custom_resource(
+            self,
             f"{name}-inference-pool",
-            api_version=f"{INFERENCE_GROUP}/v1",
-            kind="InferencePool",
-            metadata=meta(pool, ns, pool_labels),
-            spec={
+            INFERENCE_POOL,
+            meta(pool, ns, pool_labels),
+            {
                 "selector": {"matchLabels": model.selector_labels},
                 "targetPorts": [{"number": MODEL_SERVER_PORT}],
                 "endpointPickerRef": {
@@ -151,16 +180,24 @@ class ModelPool(pulumi.ComponentResource):
                     "failureMode": args.epp.failure_mode,
                 },
             },
-            opts=child(self, depends_on=[*args.crds, service]),
+            [*args.crds, service],
+        )
+        backend = custom_resource(
+            self,
+            f"{name}-backend",
+            AGENTGATEWAY_BACKEND,
+            meta(pool, ns, pool_labels),
+            llm_backend_spec(pool),
+            [*args.crds, inference_pool],
         )
         for index, rules in enumerate(route_chunks(model.served_names)):
             route_name = pool if index == 0 else f"{pool}-{index + 1}"
-            k8s.apiextensions.CustomResource(
+            custom_resource(
+                self,
                 f"{name}-route" if index == 0 else f"{name}-route-{index + 1}",
-                api_version=f"{GATEWAY_API_GROUP}/v1",
-                kind="HTTPRoute",
-                metadata=meta(route_name, ns, pool_labels),
-                spec={
+                HTTP_ROUTE,
+                meta(route_name, ns, pool_labels),
+                {
                     "parentRefs": [args.parent_ref.as_spec()],
                     "rules": [
                         {
@@ -172,13 +209,13 @@ class ModelPool(pulumi.ComponentResource):
                                 }
                                 for served in names
                             ],
-                            "backendRefs": [{"group": INFERENCE_GROUP, "kind": "InferencePool", "name": pool}],
+                            "backendRefs": [target_ref(AGENTGATEWAY_BACKEND, pool)],
                             "timeouts": {"request": REQUEST_TIMEOUT},
                         }
                         for rule_index, names in enumerate(rules)
                     ],
                 },
-                opts=child(self, depends_on=[*args.crds, inference_pool]),
+                [*args.crds, backend],
             )
 
         if args.network_policies:
@@ -194,10 +231,7 @@ class ModelPool(pulumi.ComponentResource):
     def _network_policies(
         self, name: str, args: ModelPoolArgs, epp_name: str, epp_labels: dict[str, str], epp_selector: dict[str, str]
     ) -> None:
-        data_plane = {
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.parent_ref.namespace}},
-            "podSelector": {"matchLabels": {DATA_PLANE_LABEL: args.parent_ref.name}},
-        }
+        data_plane = data_plane_peer(args.parent_ref)
         admitted = [
             # Model servers: requests from the gateway, metric scrapes from this pool's EPP only.
             (f"{name}-server-ingress", args.model.server_name, args.model.selector_labels,
@@ -206,16 +240,7 @@ class ModelPool(pulumi.ComponentResource):
             (f"{name}-epp-ingress", epp_name, epp_selector, [data_plane], EXT_PROC_PORT),
         ]
         for resource_name, object_name, selected, sources, port in admitted:
-            k8s.networking.v1.NetworkPolicy(
-                resource_name,
-                metadata=meta(object_name, args.namespace, labels("network-policy", object_name)),
-                spec={
-                    "podSelector": {"matchLabels": selected},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": port}]}],
-                },
-                opts=child(self),
-            )
+            admit_ingress(self, resource_name, object_name, args.namespace, selected, sources, port)
 
     @staticmethod
     def _epp_rules(leader_election: bool) -> list[k8s.rbac.v1.PolicyRuleArgs]:

@@ -23,6 +23,8 @@ from .kube import (
     labels,
     meta,
     nonroot_pod_security,
+    one_at_a_time_budget,
+    surge_rollout,
 )
 
 HF_TOKEN_KEY = "HF_TOKEN"
@@ -94,14 +96,8 @@ class ModelServer(pulumi.ComponentResource):
         if model.replicas > 1:
             # Voluntary disruptions (node drains) take at most one replica at a time. A single
             # replica gets no budget: it would block every drain of its node forever.
-            k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-disruption-budget",
-                metadata=meta(object_name, args.namespace, object_labels),
-                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                    max_unavailable=1,
-                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels=model.selector_labels),
-                ),
-                opts=child(self),
+            one_at_a_time_budget(
+                self, f"{name}-disruption-budget", meta(object_name, args.namespace, object_labels), model.selector_labels
             )
         self.deployment_name = deployment.metadata.apply(lambda m: m.name)
         self.gpus = pulumi.Output.from_input(model.replicas * model.gpus_per_replica)
@@ -114,10 +110,7 @@ class ModelServer(pulumi.ComponentResource):
         recreated in place (a short outage instead of a rollout that never finishes)."""
         if model.gpus_per_replica and model.replicas <= 1:
             return k8s.apps.v1.DeploymentStrategyArgs(type="Recreate")
-        return k8s.apps.v1.DeploymentStrategyArgs(
-            type="RollingUpdate",
-            rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
-        )
+        return surge_rollout()
 
     def _persistent_cache(
         self, name: str, args: ModelServerArgs, object_name: str, object_labels: dict[str, str]

@@ -1,4 +1,5 @@
-"""ModelService: the whole endpoint for one validated catalog, gateway, pools and servers."""
+"""ModelService: the whole endpoint for one validated catalog: gateway, model list, consumers and
+their budgets, and a pool and servers per model."""
 
 from __future__ import annotations
 
@@ -10,12 +11,18 @@ import pulumi_kubernetes as k8s
 
 from llm_maas.models import Config
 
+from .consumers import ConsumerAccess, ConsumerAccessArgs
 from .inference_gateway import InferenceGateway, InferenceGatewayArgs
 from .kube import child, labels, meta
+from .model_list import ModelList, ModelListArgs
 from .model_pool import ModelPool, ModelPoolArgs
 from .model_server import HF_TOKEN_KEY, ModelServer, ModelServerArgs
 
 HF_TOKEN_SECRET = "hf-token"
+OPEN_GATEWAY_WARNING = (
+    "maas:consumers is empty: the gateway serves every model to anyone who can reach it, with no "
+    "API key and no budget. Declare consumers to require keys."
+)
 
 
 @dataclass
@@ -29,6 +36,10 @@ class ModelService(pulumi.ComponentResource):
     pools: pulumi.Output[dict[str, list[str]]]
     """Pool name -> the client-facing names it serves."""
     gpus: pulumi.Output[int]
+    api_keys: pulumi.Output[dict[str, str]]
+    """Consumer -> API key, a Pulumi secret (empty when the gateway is open)."""
+    rate_limit_config: pulumi.Output[str]
+    """The budgets as envoyproxy/ratelimit configuration (load it into an external service)."""
     gateway: InferenceGateway
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -54,6 +65,37 @@ class ModelService(pulumi.ComponentResource):
             ),
             opts=child(self),
         )
+        ModelList(
+            f"{name}-model-list",
+            ModelListArgs(
+                served_names=config.served_names,
+                parent_ref=self.gateway.parent_ref,
+                image=config.versions.model_list_image,
+                crds=self.gateway.crds,
+                platform=config.platform,
+                network_policies=config.network_policies,
+                filter_by_consumer=bool(config.consumers),
+            ),
+            opts=child(self),
+        )
+        if config.consumers:
+            access = ConsumerAccess(
+                f"{name}-consumers",
+                ConsumerAccessArgs(
+                    consumers=config.consumers,
+                    gateway=self.gateway,
+                    rate_limit=config.rate_limit,
+                    versions=config.versions,
+                    platform=config.platform,
+                    network_policies=config.network_policies,
+                ),
+                opts=child(self),
+            )
+            self.api_keys, self.rate_limit_config = access.api_keys, access.rate_limit_config
+        else:
+            pulumi.log.warn(OPEN_GATEWAY_WARNING, resource=self)
+            self.api_keys, self.rate_limit_config = pulumi.Output.secret({}), pulumi.Output.from_input("")
+
         for model in config.models:
             ModelServer(
                 f"{name}-{model.pool_name}-server",
@@ -85,7 +127,14 @@ class ModelService(pulumi.ComponentResource):
         self.pools = pulumi.Output.from_input({m.pool_name: m.served_names for m in config.models})
         self.gpus = pulumi.Output.from_input(config.total_gpus)
         self.register_outputs(
-            {"url": self.url, "served_names": self.served_names, "pools": self.pools, "gpus": self.gpus}
+            {
+                "url": self.url,
+                "served_names": self.served_names,
+                "pools": self.pools,
+                "gpus": self.gpus,
+                "api_keys": self.api_keys,
+                "rate_limit_config": self.rate_limit_config,
+            }
         )
 
     def _hf_token_secret(

@@ -1,5 +1,6 @@
 """Typed, validated `maas:` stack config: the single source of truth for every resource."""
 
+from .consumers import Consumer, RateLimit, RateLimitService
 from .config import Adapter, Config, Epp, Gateway, Model, Resources, Route, Toleration, Versions
 from .errors import ConfigError, Violation
 from .loader import load_config, load_stack_config, read_stack_files
@@ -8,11 +9,14 @@ from .names import POOL_LABEL, derive_pool_name, pool_selector
 __all__ = [
     "Adapter",
     "Config",
+    "Consumer",
     "ConfigError",
     "Epp",
     "Gateway",
     "Model",
     "POOL_LABEL",
+    "RateLimit",
+    "RateLimitService",
     "Resources",
     "Route",
     "Toleration",

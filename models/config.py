@@ -8,95 +8,14 @@ names per model name) are resolved here too, so components never re-derive them.
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal, Optional
+from typing import Any, Literal, Optional
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    field_validator,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from .consumers import Consumer, RateLimit, check_consumers
 from .errors import ConfigError, Violation, dotted_path
-from .names import (
-    DNS1035_RULE,
-    POOL_NAME_MAX,
-    derive_pool_name,
-    is_dns1035_label,
-    is_dns1123_label,
-    is_dns1123_subdomain,
-    pool_selector,
-)
-
-
-def _check(predicate, rule: str):
-    def validate(value: str) -> str:
-        if not predicate(value):
-            raise ValueError(f"must be {rule}")
-        return value
-
-    return AfterValidator(validate)
-
-
-DNS1123Label = Annotated[
-    str,
-    _check(
-        is_dns1123_label,
-        "a DNS-1123 label: at most 63 lowercase letters, digits and '-', "
-        "starting and ending with a letter or digit",
-    ),
-]
-PoolName = Annotated[
-    str,
-    _check(lambda v: is_dns1035_label(v, POOL_NAME_MAX), f"{DNS1035_RULE}, at most {POOL_NAME_MAX} characters"),
-]
-Hostname = Annotated[str, _check(is_dns1123_subdomain, "a DNS-1123 subdomain such as models.apps.example.com")]
-
-_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-Quantity = Annotated[
-    str,
-    _check(lambda v: bool(_QUANTITY.match(v)), "a Kubernetes quantity such as 500m, 4, 512Mi or 16Gi"),
-]
-
-# Client-facing model names travel in JSON bodies, HTTP header values and command-line flags:
-# printable, no spaces or quotes.
-_CLIENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
-ClientName = Annotated[
-    str,
-    _check(
-        lambda v: len(v) <= 253 and bool(_CLIENT_NAME.match(v)),
-        "1-253 characters of letters, digits and . _ : / @ + -, starting with a letter or digit",
-    ),
-]
-
-_IMAGE = re.compile(r"^[a-z0-9]([a-z0-9._:/-]*)(:[A-Za-z0-9_.-]+)?(@sha256:[a-f0-9]{64})?$")
-Image = Annotated[
-    str,
-    _check(lambda v: bool(_IMAGE.match(v)), "a container image reference such as registry/repo:tag"),
-]
-_RELEASE = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
-Release = Annotated[str, _check(lambda v: bool(_RELEASE.match(v)), "a release tag such as v1.6.1")]
-_RESOURCE_NAME = re.compile(r"^([a-z0-9.-]+/)?[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$")
-ResourceName = Annotated[
-    str,
-    _check(lambda v: bool(_RESOURCE_NAME.match(v)), "an extended resource name such as nvidia.com/gpu"),
-]
-
-
-class StrictModel(BaseModel):
-    """camelCase keys as in the stack files; any key not declared here is an error."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        validate_default=True,
-    )
+from .names import DNS1035_RULE, POOL_NAME_MAX, derive_pool_name, is_dns1035_label, pool_selector
+from .types import ClientName, DNS1123Label, Hostname, Image, PoolName, Quantity, Release, ResourceName, StrictModel
 
 
 class Versions(StrictModel):
@@ -122,6 +41,18 @@ class Versions(StrictModel):
     simulator_image: Image = Field(
         "ghcr.io/llm-d/llm-d-inference-sim:v0.8.2",
         description="Default image of simulator model servers (v0.8.2 never calls out to the Hub).",
+    )
+    model_list_image: Image = Field(
+        "nginxinc/nginx-unprivileged:1.30.4-alpine-slim",
+        description="Static server answering GET /v1/models (runs as UID 101).",
+    )
+    rate_limit_image: Image = Field(
+        # Envoy Gateway v1.8's default pin; per-descriptor hits_addend (token costs) needs 2025+.
+        "docker.io/envoyproxy/ratelimit:1e50889b",
+        description="envoyproxy/ratelimit, the shared budget service (distroless, UID 65532).",
+    )
+    redis_image: Image = Field(
+        "redis:7.4.3-alpine", description="Redis holding the rate-limit counters (UID 999, no persistence)."
     )
 
     @property
@@ -325,12 +256,23 @@ class Config(StrictModel):
     hf_token: Optional[SecretStr] = Field(
         None, description="Hugging Face token (set with --secret); vLLM servers read it from a Secret."
     )
+    consumers: list[Consumer] = Field(
+        default_factory=list,
+        description="Who may call the gateway, each with its own API key: name (required), models, "
+        "tokensPerMinute, requestsPerMinute, keyVersion. Empty: the gateway is open to anyone who reaches it.",
+    )
+    rate_limit: RateLimit = Field(
+        default_factory=RateLimit,
+        description="Where consumers' shared budgets are kept: install (envoyproxy/ratelimit + Redis in the "
+        "stack) or service {name, namespace, port}; failureMode FailOpen | FailClosed; domain; replicas.",
+    )
 
     @model_validator(mode="after")
     def _resolve_and_check(self) -> "Config":
         violations: list[Violation] = []
         self._resolve_platform_defaults(violations)
-        self._check_models(violations)
+        name_owner = self._check_models(violations)
+        violations += check_consumers(self.consumers, self.rate_limit, name_owner)
         if self.namespace == self.gateway.namespace:
             violations.append(
                 Violation(
@@ -366,7 +308,8 @@ class Config(StrictModel):
                           "Routes exist only on OpenShift; set platform: openshift or remove gateway.route")
             )
 
-    def _check_models(self, violations: list[Violation]) -> None:
+    def _check_models(self, violations: list[Violation]) -> dict[str, tuple[str | int, ...]]:
+        """Checks the catalog; returns where each served name is declared."""
         name_owner: dict[str, tuple[str | int, ...]] = {}
         pool_owner: dict[str, int] = {}
         for index, model in enumerate(self.models):
@@ -419,6 +362,7 @@ class Config(StrictModel):
                                       "vLLM must know where to load an adapter from; "
                                       "write it as {name: ..., source: <hf repo or path>}")
                         )
+        return name_owner
 
     @property
     def served_names(self) -> list[str]:

@@ -1,28 +1,41 @@
 """What agentgateway and the API server would do with a request, from recorded objects only.
 
-1. PreRouting: every AgentgatewayPolicy with `traffic.phase: PreRouting` on the Gateway has its
-   `transformation.request` CEL evaluated by cel-rust (`common-expression-language`), with
-   `request.body` (absent past the 2 MiB buffer), `request.headers`, `request.path`,
-   `request.method` and agentgateway's `json()` bound. A `set` whose expression fails removes
-   the header, as agentgateway does.
+1. PreRouting, in agentgateway's order (proxy/httpproxy.rs `apply_gateway_policies`): API key
+   authentication (Strict: no or unknown key -> 401), then authorization (every rule of every
+   policy merged: a Deny match denies, every Require must hold, then one Allow must match; an
+   expression that fails counts as false -> 403), then `transformation.request`. CEL is
+   evaluated by cel-rust (`common-expression-language`) with `request.body` (absent past the
+   2 MiB buffer), `request.headers`, `request.path`, `request.method`, `apiKey` (the key's
+   metadata) and agentgateway's `json()` bound. A `set` whose expression fails removes the
+   header, as agentgateway does.
 2. Route selection as Gateway API defines it: parentRefs and the listener's `allowedRoutes`
    (namespaces and kinds), then path/method/header/query matching with the spec's precedence.
-3. The winning rule's backend: an InferencePool (cross-namespace only with a ReferenceGrant),
-   or, for a backend-less rule, the directResponse policy attached to its route.
-4. The pool's endpoint picker Service/Deployment and the Deployments whose pods it selects, with
+3. Route-phase policies on the Gateway and the route: `rateLimit.global` against the
+   rate-limit service its backendRef names (Requests before the call; Tokens checked before and
+   charged after the response), and a backend-less rule's directResponse.
+4. The winning rule's backend (cross-namespace only with a ReferenceGrant): an
+   AgentgatewayBackend whose custom AI provider names an InferencePool (the LLM path), an
+   InferencePool, or a Service, answered by the nginx behind it from its own config and mounts.
+5. The pool's endpoint picker Service/Deployment and the Deployments whose pods it selects, with
    the model names those pods serve, read back from their command lines.
+6. The route's `transformation.response` (with `response.body`, `response.code` and the
+   request's `apiKey`), and the Gateway's `frontend.metrics` attributes for the request.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import cel
+import yaml
 
 GATEWAY_API = "gateway.networking.k8s.io"
 INFERENCE = "inference.networking.k8s.io"
+AGENTGATEWAY = "agentgateway.dev"
 
 
 @dataclass
@@ -43,6 +56,12 @@ class Outcome:
     status: Optional[int] = None
     body: Optional[str] = None
     response_headers: dict[str, str] = field(default_factory=dict)
+    api_key: Optional[dict[str, Any]] = None
+    """The authenticated key's claims as CEL sees them (`apiKey`)."""
+    llm_backend: Optional[dict[str, Any]] = None
+    """The AgentgatewayBackend the request went through (tokens are counted only there)."""
+    service: Optional[dict[str, Any]] = None
+    metric_labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def pool_name(self) -> Optional[str]:
@@ -106,14 +125,11 @@ def served_names_of(deployment: dict[str, Any]) -> set[str]:
 MAX_BUFFERED_BODY = 2 * 1024 * 1024
 
 
-class GatewaySimulator:
-    def __init__(self, objects: list[dict[str, Any]], gateway_name: str, gateway_namespace: str):
+class ClusterObjects:
+    """The recorded objects, looked up as a controller would."""
+
+    def __init__(self, objects: list[dict[str, Any]]):
         self.objects = objects
-        self.gateway = self._one("Gateway", gateway_name, gateway_namespace)
-        self.namespace_labels = {
-            _name(o): {**o["metadata"].get("labels", {}), "kubernetes.io/metadata.name": _name(o)}
-            for o in self._all("Namespace")
-        }
 
     def _all(self, kind: str) -> list[dict[str, Any]]:
         return [o for o in self.objects if o.get("kind") == kind]
@@ -122,26 +138,117 @@ class GatewaySimulator:
         found = [o for o in self._all(kind) if _name(o) == name and _ns(o) == namespace]
         return found[0] if found else None
 
+
+class GatewaySimulator(ClusterObjects):
+    def __init__(
+        self,
+        objects: list[dict[str, Any]],
+        gateway_name: str,
+        gateway_namespace: str,
+        rate_limiter: Optional["RateLimitSimulator"] = None,
+    ):
+        super().__init__(objects)
+        self.gateway = self._one("Gateway", gateway_name, gateway_namespace)
+        self.namespace_labels = {
+            _name(o): {**o["metadata"].get("labels", {}), "kubernetes.io/metadata.name": _name(o)}
+            for o in self._all("Namespace")
+        }
+        self.rate_limiter = rate_limiter
+
     def _targets(self, policy: dict[str, Any], kind: str, name: str, namespace: str) -> bool:
         return _ns(policy) == namespace and any(
             t["kind"] == kind and t["name"] == name for t in policy["spec"].get("targetRefs", [])
         )
 
-    # 1. PreRouting ---------------------------------------------------------------------------
-    def pre_route(self, body: bytes, headers: dict[str, str], path: str, method: str) -> dict[str, str]:
-        headers = {k.lower(): v for k, v in headers.items()}
+    def _gateway_policies(self, phase: str) -> list[dict[str, Any]]:
         gw_name, gw_ns = _name(self.gateway), _ns(self.gateway)
-        for policy in self._all("AgentgatewayPolicy"):
-            traffic = policy["spec"].get("traffic", {})
-            if traffic.get("phase") != "PreRouting" or not self._targets(policy, "Gateway", gw_name, gw_ns):
+        return [
+            p
+            for p in self._all("AgentgatewayPolicy")
+            if self._targets(p, "Gateway", gw_name, gw_ns)
+            and p["spec"].get("traffic", {}).get("phase", "PostRouting") == phase
+        ]
+
+    # 1. PreRouting ---------------------------------------------------------------------------
+    def _context(self, request_vars: dict[str, Any], api_key: Optional[dict[str, Any]]) -> cel.Context:
+        context = cel.Context()
+        context.add_function("json", lambda raw: json.loads(raw))
+        context.add_variable("request", request_vars)
+        if api_key is not None:
+            context.add_variable("apiKey", api_key)
+        return context
+
+    def _authenticate(self, policy: dict[str, Any], headers: dict[str, str]) -> tuple[Optional[int], Optional[dict]]:
+        """agentgateway's apiKeyAuthentication: the credential from `Authorization: Bearer`, looked
+        up by SHA-256 among the entries of the Secrets the selector matches in the policy's
+        namespace. Returns (rejection status, claims)."""
+        auth = policy["spec"]["traffic"]["apiKeyAuthentication"]
+        selector = auth["secretSelector"]["matchLabels"]
+        users: dict[str, dict[str, Any]] = {}
+        for secret in self._all("Secret"):
+            if _ns(secret) != _ns(policy) or not _selects(selector, secret["metadata"].get("labels", {})):
                 continue
-            request = traffic.get("transformation", {}).get("request", {})
-            context = cel.Context()
-            context.add_function("json", lambda raw: json.loads(raw))
-            request_vars: dict[str, Any] = {"headers": dict(headers), "path": path, "method": method}
-            if len(body) <= MAX_BUFFERED_BODY:
-                request_vars["body"] = body  # past the buffer the body cannot be read: CEL errors
-            context.add_variable("request", request_vars)
+            for value in {**secret.get("stringData", {})}.values():
+                text = value.strip()
+                entry = json.loads(text) if text.startswith("{") else {"key": text}
+                digest = entry["keyHash"].removeprefix("sha256:") if "keyHash" in entry else _sha256(entry["key"])
+                users[digest.lower()] = entry.get("metadata") or {}
+        mode = auth.get("mode", "Strict")
+        header = headers.get("authorization", "")
+        credential = header[len("Bearer "):] if header.startswith("Bearer ") else None
+        if credential is None:
+            return (401 if mode == "Strict" else None), None
+        metadata = users.get(_sha256(credential))
+        if metadata is None:
+            return (None if mode == "Permissive" else 401), None
+        headers.pop("authorization")  # the credential never travels upstream
+        return None, {**metadata, "key": "<redacted>"}
+
+    @staticmethod
+    def _rule_holds(expression: str, context: cel.Context) -> bool:
+        try:
+            return cel.evaluate(expression, context) is True
+        except Exception:  # an expression that fails to evaluate counts as false
+            return False
+
+    def _authorized(self, policies: list[dict[str, Any]], context: cel.Context) -> bool:
+        """RuleSets::validate: any Deny match denies, every Require must hold, then with Allow
+        rules present one must match. The controller turns each Allow match expression into its
+        own rule (TranslateAuthorization), so Allow expressions are OR'ed."""
+        allow, deny, require = [], [], []
+        for policy in policies:
+            authz = policy["spec"].get("traffic", {}).get("authorization")
+            if authz:
+                {"Allow": allow, "Deny": deny, "Require": require}[authz.get("action", "Allow")].extend(
+                    authz["policy"]["matchExpressions"]
+                )
+        if any(self._rule_holds(e, context) for e in deny):
+            return False
+        if not all(self._rule_holds(e, context) for e in require):
+            return False
+        return not allow or any(self._rule_holds(e, context) for e in allow)
+
+    def pre_route(
+        self, body: bytes, headers: dict[str, str], path: str, method: str, outcome: Optional[Outcome] = None
+    ) -> dict[str, str]:
+        outcome = outcome or Outcome(headers={})
+        headers = {k.lower(): v for k, v in headers.items()}
+        policies = self._gateway_policies("PreRouting")
+        for policy in policies:
+            if "apiKeyAuthentication" in policy["spec"].get("traffic", {}):
+                rejected, outcome.api_key = self._authenticate(policy, headers)
+                if rejected:
+                    outcome.status, outcome.body = rejected, "api key authentication failure"
+                    return headers
+        request_vars: dict[str, Any] = {"headers": dict(headers), "path": path, "method": method}
+        if len(body) <= MAX_BUFFERED_BODY:
+            request_vars["body"] = body  # past the buffer the body cannot be read: CEL errors
+        context = self._context(request_vars, outcome.api_key)
+        if not self._authorized(policies, context):
+            outcome.status, outcome.body = 403, "authorization failed"
+            return headers
+        for policy in policies:
+            request = policy["spec"].get("traffic", {}).get("transformation", {}).get("request", {})
             for entry in request.get("set", []):
                 try:
                     result = cel.evaluate(entry["value"], context)
@@ -231,20 +338,28 @@ class GatewaySimulator:
         _, route, rule_index = max(candidates, key=lambda c: c[0])
         return route, rule_index
 
-    # 3 and 4. Backends -----------------------------------------------------------------------
-    def _reference_granted(self, route: dict[str, Any], ref: dict[str, Any], namespace: str) -> bool:
+    # 3 to 6. Route policies, backends, responses ----------------------------------------------
+    def _reference_granted(self, source: dict[str, Any], ref: dict[str, Any], namespace: str) -> bool:
         for grant in self._all("ReferenceGrant"):
             if _ns(grant) != namespace:
                 continue
             from_ok = any(
-                f["kind"] == "HTTPRoute" and f["namespace"] == _ns(route) for f in grant["spec"].get("from", [])
+                f["kind"] == source["kind"] and f["namespace"] == _ns(source) for f in grant["spec"].get("from", [])
             )
             to_ok = any(
-                t["kind"] == ref["kind"] and t.get("name", ref["name"]) == ref["name"] for t in grant["spec"].get("to", [])
+                t["kind"] == ref.get("kind", "Service") and t.get("name", ref["name"]) == ref["name"]
+                for t in grant["spec"].get("to", [])
             )
             if from_ok and to_ok:
                 return True
         return False
+
+    def _route_policies(self, route: dict[str, Any]) -> list[dict[str, Any]]:
+        """PostRouting traffic policies that apply to a request on `route`: the Gateway's first."""
+        on_route = [
+            p for p in self._all("AgentgatewayPolicy") if self._targets(p, "HTTPRoute", _name(route), _ns(route))
+        ]
+        return self._gateway_policies("PostRouting") + on_route
 
     def _direct_response(self, route: dict[str, Any], rule_index: int) -> Optional[dict[str, Any]]:
         rule_name = route["spec"]["rules"][rule_index].get("name")
@@ -264,13 +379,28 @@ class GatewaySimulator:
         path: str = "/v1/chat/completions",
         method: str = "POST",
         query: Optional[dict[str, str]] = None,
+        completion_tokens: int = 0,
     ) -> Outcome:
-        seen = self.pre_route(body, headers or {}, path, method)
+        """`completion_tokens`: what the model server reports as total usage, for token budgets."""
+        outcome = Outcome(headers={})
+        outcome.headers = seen = self.pre_route(body, headers or {}, path, method, outcome)
+        request_vars: dict[str, Any] = {"headers": dict(seen), "path": path, "method": method}
+        if len(body) <= MAX_BUFFERED_BODY:
+            request_vars["body"] = body
+        context = self._context(request_vars, outcome.api_key)
+        self._metric_labels(outcome, context)
+        if outcome.status is not None:
+            return outcome
         route, rule_index = self.select(seen, path, method, query or {})
-        outcome = Outcome(headers=seen, route=route, rule_index=rule_index)
+        outcome.route, outcome.rule_index = route, rule_index
         if route is None:
             outcome.status, outcome.body = 404, "route not found"  # agentgateway's plain-text answer
             return outcome
+        policies = self._route_policies(route)
+        limits = [p["spec"]["traffic"]["rateLimit"]["global"] for p in policies if "rateLimit" in p["spec"].get("traffic", {})]
+        for limit in limits:
+            if self._rate_limited(outcome, limit, "Requests", context, hits=1):
+                return outcome
         rule = route["spec"]["rules"][rule_index]
         backends = rule.get("backendRefs", [])
         if not backends:
@@ -287,17 +417,128 @@ class GatewaySimulator:
         if namespace != _ns(route) and not self._reference_granted(route, ref, namespace):
             outcome.status, outcome.body = 500, "backend reference not permitted"
             return outcome
-        if (ref.get("group"), ref.get("kind")) != (INFERENCE, "InferencePool"):
+        kind = (ref.get("group", ""), ref.get("kind", "Service"))
+        if kind == (AGENTGATEWAY, "AgentgatewayBackend"):
+            self._llm_backend(outcome, ref["name"], namespace, limits, context, completion_tokens)
+        elif kind == (INFERENCE, "InferencePool"):
+            self._pool_backend(outcome, ref["name"], namespace)
+        elif kind == ("", "Service"):
+            self._service_backend(outcome, ref, namespace, path)
+        else:
             outcome.status, outcome.body = 500, f"unexpected backend {ref}"
-            return outcome
-        pool = self._one("InferencePool", ref["name"], namespace)
+        if outcome.status == 200:
+            self._transform_response(outcome, policies, request_vars)
+        return outcome
+
+    def _pool_backend(self, outcome: Outcome, name: str, namespace: str) -> None:
+        pool = self._one("InferencePool", name, namespace)
         if pool is None:
             outcome.status, outcome.body = 500, "backend not found"
-            return outcome
+            return
         outcome.pool = pool
         self._resolve_pool(outcome, pool)
         outcome.status = 200 if outcome.pods else 503
-        return outcome
+
+    def _llm_backend(
+        self,
+        outcome: Outcome,
+        name: str,
+        namespace: str,
+        limits: list[dict[str, Any]],
+        context: cel.Context,
+        completion_tokens: int,
+    ) -> None:
+        """The LLM path: token budgets are checked before the call with the input tokens known
+        (none without a tokenizer) and charged the response's total afterwards."""
+        backend = self._one("AgentgatewayBackend", name, namespace)
+        provider = (backend or {}).get("spec", {}).get("ai", {}).get("provider", {}).get("custom", {})
+        target = provider.get("backendRef", {})
+        if backend is None or (target.get("group"), target.get("kind")) != (INFERENCE, "InferencePool"):
+            outcome.status, outcome.body = 500, f"backend {namespace}/{name} does not reach an InferencePool"
+            return
+        outcome.llm_backend = backend
+        for limit in limits:
+            if self._rate_limited(outcome, limit, "Tokens", context, hits=0):
+                return
+        # custom backendRef may only name a pool in the backend's own namespace
+        self._pool_backend(outcome, target["name"], namespace)
+        if outcome.status == 200:
+            outcome.body = json.dumps({"object": "chat.completion", "usage": {"total_tokens": completion_tokens}})
+            for limit in limits:
+                self._rate_limited(outcome, limit, "Tokens", context, hits=completion_tokens, after_response=True)
+
+    def _rate_limited(
+        self,
+        outcome: Outcome,
+        limit: dict[str, Any],
+        unit: str,
+        context: cel.Context,
+        hits: int,
+        after_response: bool = False,
+    ) -> bool:
+        descriptors = []
+        for descriptor in limit["descriptors"]:
+            if descriptor.get("unit", "Requests") != unit:
+                continue
+            try:
+                entries = [(e["name"], cel.evaluate(e["expression"], context)) for e in descriptor["entries"]]
+            except Exception:  # a descriptor whose entries fail to evaluate is not sent
+                continue
+            descriptors.append(entries)
+        if not descriptors:
+            return False
+        ref = limit["backendRef"]
+        limiter = self.rate_limiter
+        reachable = limiter is not None and limiter.serves(ref.get("name"), ref.get("namespace", _ns(self.gateway)), ref.get("port"))
+        if not reachable:
+            if after_response or limit.get("failureMode", "FailClosed") == "FailOpen":
+                return False
+            outcome.status, outcome.body = 500, "rate limit service failed"
+            return True
+        over = limiter.should_rate_limit(limit["domain"], descriptors, hits)
+        if over and not after_response:  # the response-side charge is fire and forget
+            outcome.status, outcome.body = 429, "rate limit exceeded"
+            return True
+        return False
+
+    def _service_backend(self, outcome: Outcome, ref: dict[str, Any], namespace: str, path: str) -> None:
+        """A Service answered by the nginx pods behind it, from the server config and the files
+        their volumes mount."""
+        service = self._one("Service", ref["name"], namespace)
+        if service is None or not any(p["port"] == ref.get("port") for p in service["spec"]["ports"]):
+            outcome.status, outcome.body = 500, f"no service port for {ref}"
+            return
+        outcome.service = service
+        port = next(p for p in service["spec"]["ports"] if p["port"] == ref["port"])
+        for deployment in self._all("Deployment"):
+            labels = deployment["spec"]["template"]["metadata"].get("labels", {})
+            if _ns(deployment) == namespace and _selects(service["spec"]["selector"], labels):
+                outcome.status, outcome.body = NginxPod(self, deployment).get(path, port["targetPort"])
+                return
+        outcome.status, outcome.body = 503, "no endpoints"
+
+    def _transform_response(self, outcome: Outcome, policies: list[dict[str, Any]], request_vars: dict) -> None:
+        for policy in policies:
+            response = policy["spec"].get("traffic", {}).get("transformation", {}).get("response", {})
+            if "body" not in response:
+                continue
+            context = self._context(request_vars, outcome.api_key)
+            context.add_variable("response", {"code": outcome.status, "body": (outcome.body or "").encode()})
+            try:
+                result = cel.evaluate(response["body"], context)
+            except Exception:  # agentgateway sends an empty body when the expression fails
+                result = b""
+            outcome.body = result.decode() if isinstance(result, bytes) else json.dumps(result)
+
+    def _metric_labels(self, outcome: Outcome, context: cel.Context) -> None:
+        for policy in self._all("AgentgatewayPolicy"):
+            if not self._targets(policy, "Gateway", _name(self.gateway), _ns(self.gateway)):
+                continue
+            for attribute in policy["spec"].get("frontend", {}).get("metrics", {}).get("attributes", {}).get("add", []):
+                try:
+                    outcome.metric_labels[attribute["name"]] = str(cel.evaluate(attribute["expression"], context))
+                except Exception:  # agentgateway: a failed expression labels "unknown"
+                    outcome.metric_labels[attribute["name"]] = "unknown"
 
     def _resolve_pool(self, outcome: Outcome, pool: dict[str, Any]) -> None:
         namespace = _ns(pool)
@@ -326,3 +567,113 @@ def epp_flag(deployment: dict[str, Any], flag: str) -> Optional[str]:
     argv = deployment["spec"]["template"]["spec"]["containers"][0].get("args", [])
     return argv[argv.index(flag) + 1] if flag in argv else None
 
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _volume_files(objects_by_kind, deployment: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+    """Every file a container sees through ConfigMap and Secret volumes: path -> content."""
+    pod = deployment["spec"]["template"]["spec"]
+    namespace = _ns(deployment)
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    files = {}
+    for mount in container.get("volumeMounts", []):
+        volume = volumes[mount["name"]]
+        if "configMap" in volume:
+            source = objects_by_kind("ConfigMap", volume["configMap"]["name"], namespace)
+            data = (source or {}).get("data", {})
+        elif "secret" in volume:
+            source = objects_by_kind("Secret", volume["secret"]["secretName"], namespace)
+            data = (source or {}).get("stringData", {})
+            items = volume["secret"].get("items")
+            if items:
+                data = {item["path"]: data[item["key"]] for item in items if item["key"] in data}
+        else:
+            continue
+        for key, content in data.items():
+            files[f"{mount['mountPath'].rstrip('/')}/{key}"] = content
+    return files
+
+
+class NginxPod:
+    """Just enough of nginx to answer from our server config: `listen`, exact locations with
+    `alias` (a file) or `return` (a status and body)."""
+
+    def __init__(self, cluster: ClusterObjects, deployment: dict[str, Any]):
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        self.files = _volume_files(cluster._one, deployment, container)
+        configs = [c for path, c in self.files.items() if path.startswith("/etc/nginx/conf.d/") and path.endswith(".conf")]
+        self.config = "\n".join(configs)
+
+    def get(self, path: str, port: int) -> tuple[int, str]:
+        if f"listen {port};" not in self.config:
+            return 503, "connection refused"
+        for location, block in re.findall(r"location\s+=\s+(\S+)\s*\{(.*?)\n    \}", self.config, re.S):
+            if location != path:
+                continue
+            alias = re.search(r"alias\s+(\S+);", block)
+            if alias:
+                content = self.files.get(alias.group(1))
+                return (200, content) if content is not None else (404, "file not found")
+            returned = re.search(r"return\s+(\d+)\s+(.*);", block)
+            if returned:
+                return int(returned.group(1)), returned.group(2).strip("'\"")
+        fallback = re.search(r"location\s+/\s*\{.*?return\s+(\d+)\s+'(.*?)';", self.config, re.S)
+        return (int(fallback.group(1)), fallback.group(2)) if fallback else (404, "")
+
+
+class RateLimitSimulator(ClusterObjects):
+    """envoyproxy/ratelimit as the stack deploys it: the Service named by a backendRef must
+    select the rate-limit Deployment on its gRPC port, and the limits are the YAML files that
+    Deployment loads from RUNTIME_ROOT/RUNTIME_SUBDIRECTORY/RUNTIME_APPDIRECTORY. Counters are
+    per (domain, descriptor entries, minute); a hit is over the limit when the count after it
+    exceeds the budget (base_limiter.go). `down` simulates an outage."""
+
+    def __init__(self, objects: list[dict[str, Any]]):
+        super().__init__(objects)
+        self.counters: dict[tuple, int] = {}
+        self.down = False
+
+    def _deployment(self, name: str, namespace: str, port: Optional[int]) -> Optional[dict[str, Any]]:
+        service = self._one("Service", name, namespace)
+        if service is None:
+            return None
+        target = next((p.get("targetPort", p["port"]) for p in service["spec"]["ports"] if p["port"] == port), None)
+        for deployment in self._all("Deployment"):
+            labels = deployment["spec"]["template"]["metadata"].get("labels", {})
+            container = deployment["spec"]["template"]["spec"]["containers"][0]
+            ports = [p["containerPort"] for p in container.get("ports", [])]
+            if _ns(deployment) == namespace and _selects(service["spec"]["selector"], labels) and target in ports:
+                return deployment
+        return None
+
+    def serves(self, name: str, namespace: str, port: Optional[int]) -> bool:
+        self.limits = self._load(name, namespace, port)
+        return not self.down and self.limits is not None
+
+    def _load(self, name: str, namespace: str, port: Optional[int]) -> Optional[dict]:
+        deployment = self._deployment(name, namespace, port)
+        if deployment is None:
+            return None
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        directory = "/".join([env["RUNTIME_ROOT"], env["RUNTIME_SUBDIRECTORY"], env.get("RUNTIME_APPDIRECTORY", "config")])
+        files = _volume_files(self._one, deployment, container)
+        documents = [yaml.safe_load(c) for path, c in files.items() if path.rsplit("/", 1)[0] == directory]
+        return {d["domain"]: d["descriptors"] for d in documents} if documents else None
+
+    def should_rate_limit(self, domain: str, descriptors: list[list[tuple[str, str]]], hits: int) -> bool:
+        over = False
+        for entries in descriptors:
+            config = self.limits.get(domain, [])
+            (key, value), = entries  # the stack sends one entry per descriptor
+            limit = next((d["rate_limit"] for d in config if d["key"] == key and d.get("value") == value), None)
+            if limit is None:
+                continue
+            assert limit["unit"] == "minute"
+            counter = (domain, key, value)
+            self.counters[counter] = self.counters.get(counter, 0) + hits
+            over |= self.counters[counter] > limit["requests_per_unit"]
+        return over

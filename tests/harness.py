@@ -7,6 +7,8 @@ options so tests can assert on ordering and protection as well as on the objects
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import runpy
 from dataclasses import dataclass, field
@@ -24,6 +26,13 @@ MAIN = REPO / "__main__.py"
 PROJECT = "maas"
 SECRET_SIG = rpc._special_sig_key  # the marker Pulumi puts on secret values on the wire
 SECRET_VALUE_SIG = rpc._special_secret_sig
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+
+
+def fake_password(name: str, inputs: dict[str, Any]) -> str:
+    """A deterministic stand-in for a generated password of the requested length."""
+    seed = hashlib.sha256(json.dumps([name, inputs.get("keepers")], sort_keys=True).encode()).hexdigest()
+    return (seed * 4)[: int(inputs.get("length", 16))]
 
 
 @dataclass
@@ -60,9 +69,12 @@ def unwrap_secrets(value: Any) -> Any:
 
 
 class _EchoMocks(pulumi.runtime.Mocks):
-    """Answers like an API server that accepts objects as given."""
+    """Answers like an API server that accepts objects as given, and like pulumi-random: a
+    password's `result` is new whenever its resource name or keepers change, and stable otherwise."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.typ == RANDOM_PASSWORD:
+            return f"{args.name}-id", {**args.inputs, "result": fake_password(args.name, args.inputs)}
         return f"{args.name}-id", args.inputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -118,6 +130,8 @@ def _integral_numbers(value: Any) -> Any:
 class StackRun:
     registrations: list[Registration]
     outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+    """Names of the stack outputs that are Pulumi secrets."""
 
     def objects(self, kind: Optional[str] = None) -> list[dict[str, Any]]:
         """Every Kubernetes object registered, as the manifest the provider would apply."""
@@ -152,7 +166,16 @@ def record(build: Callable[[], Any], config: dict[str, str], secret_keys: Iterab
 
     @pulumi.runtime.test
     def program():
-        return pulumi.Output.from_input(build()).apply(lambda outputs: run.outputs.update(outputs or {}))
+        exports = build() or {}
+
+        async def record_outputs():
+            for key, value in exports.items():
+                output = pulumi.Output.from_input(value)
+                run.outputs[key] = await output.future()
+                if await output.is_secret():
+                    run.secret_outputs.add(key)
+
+        return pulumi.Output.from_input(record_outputs())
 
     program()
     return run
@@ -162,10 +185,14 @@ def run_program(config: dict[str, str], secret_keys: Iterable[str] = (), stack: 
     """Run the real __main__.py, the way `pulumi up` does, and collect its exports."""
 
     def main():
-        service = runpy.run_path(str(MAIN))["service"]
-        return pulumi.Output.all(
-            url=service.url, servedNames=service.served_names, pools=service.pools, gpus=service.gpus
-        )
+        exports: dict[str, Any] = {}
+        real_export = pulumi.export
+        pulumi.export = lambda name, value: exports.__setitem__(name, value)
+        try:
+            runpy.run_path(str(MAIN))
+        finally:
+            pulumi.export = real_export
+        return exports
 
     cwd = os.getcwd()
     os.chdir(REPO)

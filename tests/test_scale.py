@@ -89,6 +89,9 @@ def test_split_routes_pass_the_httproute_schema_and_its_match_cap(three_hundred_
     assert schema_check.validate_all(_model_routes(run), crds) == {}
 
 
+MODEL_LIST = ("v1", "ConfigMap", "agentgateway-system", "inference-gateway-models")
+
+
 def _objects_by_identity(run):
     return {
         (o["apiVersion"], o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in run.objects()
@@ -100,12 +103,12 @@ def test_adding_a_model_changes_no_existing_object():
     before = _objects_by_identity(run_program(catalog_config(twenty)))
     after = _objects_by_identity(run_program(catalog_config(twenty + simulator_catalog(21, 2)[20:])))
     changed = [key for key in before if before[key] != after.get(key)]
-    # The design allows at most one routing policy to change; ours changes none.
-    assert changed == []
+    # No routing policy changes; the one shared object a model edits is the /v1/models list.
+    assert changed == [MODEL_LIST]
     added = set(after) - set(before)
     assert {key[1] for key in added if len(key) == 4} == {
-        "InferencePool", "HTTPRoute", "Deployment", "Service", "ServiceAccount", "Role", "RoleBinding", "ConfigMap",
-        "NetworkPolicy",
+        "InferencePool", "AgentgatewayBackend", "HTTPRoute", "Deployment", "Service", "ServiceAccount", "Role",
+        "RoleBinding", "ConfigMap", "NetworkPolicy",
     }
     assert all("model-20" in key[-1] for key in added)
 
@@ -116,4 +119,5 @@ def test_removing_a_model_deletes_exactly_its_objects():
     after = _objects_by_identity(run_program(catalog_config(twenty[:7] + twenty[8:])))
     removed = set(before) - set(after)
     assert removed and all("model-7" in key[-1] for key in removed)
-    assert all(before[key] == after[key] for key in after)
+    assert [key for key in after if before[key] != after[key]] == [MODEL_LIST]
+    assert "org-7/model-7-7B" not in after[MODEL_LIST]["data"]["models.json"]

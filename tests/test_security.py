@@ -70,7 +70,8 @@ def _server(run, name):
 
 
 def _pdbs(run):
-    return {p["metadata"]["name"]: p for p in run.objects("PodDisruptionBudget")}
+    """Model servers' disruption budgets."""
+    return {p["metadata"]["name"]: p for p in run.objects("PodDisruptionBudget") if p["metadata"]["name"].endswith("-server")}
 
 
 def test_a_lone_gpu_replica_is_recreated_instead_of_waiting_for_a_spare_gpu(stack_runs):

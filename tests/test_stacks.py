@@ -197,7 +197,7 @@ def test_listener_ignores_routes_from_namespaces_it_does_not_allow(stack_runs):
     assert outcome.pool is None and outcome.status == 404
 
 
-def test_a_cross_namespace_pool_needs_a_reference_grant(stack_runs):
+def test_a_cross_namespace_backend_needs_a_reference_grant(stack_runs):
     objects = _moved_route(stack_runs["dev"], "agentgateway-system", backend_namespace="llm-d")
     gateway = GatewaySimulator(objects, "inference-gateway", "agentgateway-system")
     assert gateway.request(_chat("Qwen/Qwen3-32B")).pool is None
@@ -208,7 +208,7 @@ def test_a_cross_namespace_pool_needs_a_reference_grant(stack_runs):
             "metadata": {"name": "routes-to-pools", "namespace": "llm-d"},
             "spec": {
                 "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "agentgateway-system"}],
-                "to": [{"group": "inference.networking.k8s.io", "kind": "InferencePool"}],
+                "to": [{"group": "agentgateway.dev", "kind": "AgentgatewayBackend"}],
             },
         }
     )

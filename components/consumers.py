@@ -1,0 +1,248 @@
+"""ConsumerAccess: API keys, per-consumer model access, usage labels and shared budgets.
+
+What agentgateway v1.4.1 does, which decides this design (crates/agentgateway/src/http/apikey.rs,
+authorization.rs, remoteratelimit.rs, proxy/httpproxy.rs; controller traffic_plugin.go):
+- `apiKeyAuthentication` reads every Secret its `secretSelector` matches in the policy's own
+  namespace; an entry `{"keyHash": "sha256:<hex>", "metadata": {...}}` stores no usable key, and
+  its metadata (any JSON) is visible to CEL as `apiKey.<field>`. Strict mode answers 401 to a
+  missing or unknown key; the key header is stripped before the request goes upstream.
+- On a Gateway, PreRouting policies run API key, then authorization, then transformation, so the
+  access rule reads the model from the body itself (the routing header is not set yet).
+- An authorization expression that fails to evaluate counts as false; a failed `Require` denies
+  with 403. `Allow` match expressions become separate (OR'ed) rules, hence `Require` here.
+- `rateLimit.global` sends each descriptor whose entries evaluate; token descriptors are checked
+  before the upstream call with the known input tokens (0 without a tokenizer) and charged the
+  real total afterwards, so the request that crosses a budget completes and the next gets 429.
+
+Keys come from pulumi-random and stay Pulumi secrets; the cluster only ever sees their SHA-256.
+Every object here is constant or per consumer, except the rate-limit configuration document: adding
+a consumer edits that one document and adds its own key and Secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import yaml
+
+from llm_maas.models import Consumer, RateLimit, Versions
+
+from .inference_gateway import InferenceGateway
+from .kube import AGENTGATEWAY_POLICY, REFERENCE_GRANT, child, custom_resource, labels, meta
+from .rate_limit import RateLimitService, RateLimitServiceArgs
+
+KEY_PREFIX = "sk-maas-"
+KEY_RANDOM_CHARACTERS = 48
+# Marks the Secrets this gateway's apiKeyAuthentication reads.
+KEY_SECRET_LABEL = "maas.llm-d.ai/api-keys-for"
+CONSUMER_FIELD = "consumer"
+MODELS_FIELD = "models"
+
+MODEL_LIST_REQUEST = 'request.method == "GET" && request.path == "/v1/models"'
+# A consumer whose key lists models may call only those; the list is open to every key (and
+# filtered per key by ModelList). Anything unreadable (no body, no `model`) fails, hence denies.
+ACCESS_EXPRESSION = (
+    f"!has(apiKey.{MODELS_FIELD}) || ({MODEL_LIST_REQUEST}) || "
+    f"string(json(request.body).model) in apiKey.{MODELS_FIELD}"
+)
+CONSUMER_EXPRESSION = f"apiKey.{CONSUMER_FIELD}"
+METRICS_LABEL = "consumer"
+
+# One descriptor per budget unit, keyed on the consumer, so request and token counters differ.
+TOKENS_DESCRIPTOR = "consumer_tokens"
+REQUESTS_DESCRIPTOR = "consumer_requests"
+
+
+def key_metadata(consumer: Consumer) -> dict:
+    """What the gateway learns about a caller from its key."""
+    metadata: dict = {CONSUMER_FIELD: consumer.name}
+    if consumer.models is not None:
+        metadata[MODELS_FIELD] = list(consumer.models)
+    return metadata
+
+
+def key_entry(key_hash: str, consumer: Consumer) -> str:
+    return json.dumps({"keyHash": f"sha256:{key_hash}", "metadata": key_metadata(consumer)}, sort_keys=True)
+
+
+def rate_limit_config(domain: str, consumers: Sequence[Consumer]) -> str:
+    """envoyproxy/ratelimit configuration: a per-minute budget for each consumer that has one.
+    A consumer without an entry gets no limit (the service answers OK for unknown descriptors)."""
+    descriptors = []
+    for consumer in consumers:
+        for key, budget in ((TOKENS_DESCRIPTOR, consumer.tokens_per_minute), (REQUESTS_DESCRIPTOR, consumer.requests_per_minute)):
+            if budget is not None:
+                descriptors.append(
+                    {"key": key, "value": consumer.name, "rate_limit": {"unit": "minute", "requests_per_unit": budget}}
+                )
+    return yaml.safe_dump({"domain": domain, "descriptors": descriptors}, sort_keys=False)
+
+
+@dataclass
+class ConsumerAccessArgs:
+    consumers: Sequence[Consumer]
+    gateway: InferenceGateway
+    rate_limit: RateLimit = field(default_factory=RateLimit)
+    versions: Versions = field(default_factory=Versions)
+    """Pins of the rate-limit service and Redis images."""
+    platform: str = "kubernetes"
+    network_policies: bool = True
+
+
+class ConsumerAccess(pulumi.ComponentResource):
+    api_keys: pulumi.Output[dict[str, str]]
+    """Consumer -> API key, a Pulumi secret."""
+    rate_limit_config: pulumi.Output[str]
+    """The budgets as envoyproxy/ratelimit configuration (what an external service must load)."""
+
+    def __init__(self, name: str, args: ConsumerAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("maas:index:ConsumerAccess", name, None, opts)
+        gateway = args.gateway
+        gw = gateway.parent_ref
+        crds = gateway.crds
+        secret_labels = {KEY_SECRET_LABEL: gw.name}
+
+        keys: dict[str, pulumi.Output[str]] = {}
+        secrets = []
+        for consumer in args.consumers:
+            password = random.RandomPassword(
+                f"{name}-{consumer.name}-key",
+                length=KEY_RANDOM_CHARACTERS,
+                special=False,
+                # A new keyVersion replaces this consumer's password, and nothing else.
+                keepers={"keyVersion": str(consumer.key_version)},
+                opts=child(self),
+            )
+            key = pulumi.Output.secret(pulumi.Output.concat(KEY_PREFIX, password.result))
+            keys[consumer.name] = key
+            entry = key.apply(lambda k, c=consumer: key_entry(hashlib.sha256(k.encode()).hexdigest(), c))
+            secrets.append(
+                k8s.core.v1.Secret(
+                    f"{name}-{consumer.name}-key",
+                    metadata=meta(
+                        f"{gw.name}-consumer-{consumer.name}",
+                        gw.namespace,
+                        labels("api-key", consumer.name, secret_labels),
+                    ),
+                    type="Opaque",
+                    string_data={consumer.name: entry},
+                    opts=child(self),
+                )
+            )
+
+        policy_labels = labels("access", gw.name)
+        custom_resource(
+            self,
+            f"{name}-access",
+            AGENTGATEWAY_POLICY,
+            meta(f"{gw.name}-access", gw.namespace, policy_labels),
+            {
+                "targetRefs": [gateway.target],
+                "traffic": {
+                    "phase": "PreRouting",
+                    "apiKeyAuthentication": {"mode": "Strict", "secretSelector": {"matchLabels": secret_labels}},
+                    "authorization": {"action": "Require", "policy": {"matchExpressions": [ACCESS_EXPRESSION]}},
+                },
+            },
+            [*crds, *secrets],
+        )
+        custom_resource(
+            self,
+            f"{name}-usage-metrics",
+            AGENTGATEWAY_POLICY,
+            meta(f"{gw.name}-consumer-metrics", gw.namespace, policy_labels),
+            {
+                "targetRefs": [gateway.target],
+                "frontend": {
+                    "metrics": {"attributes": {"add": [{"name": METRICS_LABEL, "expression": CONSUMER_EXPRESSION}]}}
+                },
+            },
+            crds,
+        )
+        budgets = rate_limit_config(args.rate_limit.domain, args.consumers)
+        backend = self._budget_service(name, args, budgets)
+        if backend is not None:
+            self._grant_budget_service(name, backend, gw.namespace, crds)
+            descriptor = lambda entry_name, unit: {  # noqa: E731
+                "entries": [{"name": entry_name, "expression": CONSUMER_EXPRESSION}],
+                "unit": unit,
+            }
+            custom_resource(
+                self,
+                f"{name}-budgets",
+                AGENTGATEWAY_POLICY,
+                meta(f"{gw.name}-budgets", gw.namespace, policy_labels),
+                {
+                    "targetRefs": [gateway.target],
+                    "traffic": {
+                        "rateLimit": {
+                            "global": {
+                                "domain": args.rate_limit.domain,
+                                "backendRef": backend,
+                                "failureMode": args.rate_limit.failure_mode,
+                                "descriptors": [
+                                    descriptor(REQUESTS_DESCRIPTOR, "Requests"),
+                                    descriptor(TOKENS_DESCRIPTOR, "Tokens"),
+                                ],
+                            }
+                        }
+                    },
+                },
+                crds,
+            )
+
+        self.api_keys = pulumi.Output.secret(pulumi.Output.all(**keys))
+        self.rate_limit_config = pulumi.Output.from_input(budgets)
+        self.register_outputs({"api_keys": self.api_keys, "rate_limit_config": self.rate_limit_config})
+
+    def _budget_service(self, name: str, args: ConsumerAccessArgs, budgets: str) -> Optional[dict]:
+        """The `backendRef` of the service keeping budgets: run here, or the configured one; none
+        while no consumer has a budget."""
+        if not any(consumer.has_budget for consumer in args.consumers):
+            return None
+        if args.rate_limit.service is not None:
+            return args.rate_limit.service.model_dump()
+        return RateLimitService(
+            f"{name}-rate-limit",
+            RateLimitServiceArgs(
+                gateway=args.gateway.parent_ref,
+                config=budgets,
+                image=args.versions.rate_limit_image,
+                redis_image=args.versions.redis_image,
+                replicas=args.rate_limit.replicas,
+                platform=args.platform,
+                network_policies=args.network_policies,
+            ),
+            opts=child(self),
+        ).backend_ref
+
+    def _grant_budget_service(
+        self, name: str, backend: dict, gateway_namespace: str, crds: Sequence[pulumi.Resource]
+    ) -> None:
+        """A policy may name a Service in another namespace only where a ReferenceGrant there
+        allows it (Gateway API; agentgateway's backendRef doc)."""
+        if backend["namespace"] == gateway_namespace:
+            return
+        custom_resource(
+            self,
+            f"{name}-budget-service-grant",
+            REFERENCE_GRANT,
+            meta(f"{gateway_namespace}-budgets", backend["namespace"], labels("access", backend["name"])),
+            {
+                "from": [
+                    {
+                        "group": AGENTGATEWAY_POLICY.group,
+                        "kind": AGENTGATEWAY_POLICY.kind,
+                        "namespace": gateway_namespace,
+                    }
+                ],
+                "to": [{"group": "", "kind": "Service", "name": backend["name"]}],
+            },
+            crds,
+        )

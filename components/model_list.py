@@ -1,0 +1,236 @@
+"""ModelList: `GET /v1/models` at the gateway, the OpenAI model list of every served name.
+
+agentgateway has no listing on the HTTPRoute path, a `directResponse` body is capped at 4 KiB
+and a CEL expression at 16 KiB, so the list is a file served by a small unprivileged nginx
+from a ConfigMap: about 90 bytes a name, so 1,000 names are ~90 KB. nginx reads the file on
+every request and kubelet swaps a ConfigMap volume's files in place, so a catalog change edits
+the ConfigMap alone and no pod restarts.
+
+With consumers, a response transformation on the listing route filters the list by the
+caller's key metadata (`apiKey.models`): a constant expression, so the list each consumer sees
+follows the catalog and the keys without editing this component.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .inference_gateway import GatewayParentRef
+from .kube import (
+    AGENTGATEWAY_POLICY,
+    admit_ingress,
+    HTTP_ROUTE,
+    PART_OF,
+    child,
+    custom_resource,
+    data_plane_peer,
+    hardened_container_security,
+    labels,
+    meta,
+    nonroot_pod_security,
+    one_at_a_time_budget,
+    selector_of,
+    surge_rollout,
+    target_ref,
+)
+
+MODEL_LIST_PATH = "/v1/models"
+LIST_PORT = 8080  # nginx-unprivileged listens here as UID 101
+LIST_DIR = "/srv/models"
+LIST_FILE = "models.json"
+CONF_DIR = "/etc/nginx/conf.d"
+HEALTH_PATH = "/healthz"
+REPLICAS = 2
+# The nginx-unprivileged image's user (its Dockerfile: ARG UID=101, USER $UID).
+NGINX_UID = 101
+
+# Response-phase CEL sees the request's `apiKey` (agentgateway RequestSnapshot) and the buffered
+# body; a body expression that yields a map is sent as JSON. Unrestricted consumers get the body
+# untouched, and so does any non-200 answer.
+FILTER_EXPRESSION = (
+    "has(apiKey.models) && response.code == 200 ? "
+    '{"object": "list", "data": json(response.body).data.filter(m, m.id in apiKey.models)} '
+    ": response.body"
+)
+
+_NOT_FOUND = json.dumps(
+    {"error": {"message": "Not found.", "type": "invalid_request_error", "code": "not_found"}}
+)
+NGINX_CONF = f"""server {{
+    listen {LIST_PORT};
+    access_log /dev/stdout;
+    location = {MODEL_LIST_PATH} {{
+        types {{ }}
+        default_type application/json;
+        alias {LIST_DIR}/{LIST_FILE};
+    }}
+    location = {HEALTH_PATH} {{
+        access_log off;
+        default_type text/plain;
+        return 200 "ok\\n";
+    }}
+    location / {{
+        default_type application/json;
+        return 404 '{_NOT_FOUND}';
+    }}
+}}
+"""
+
+
+def model_list_document(served_names: Sequence[str]) -> str:
+    """The OpenAI list. `created` is 0: the catalog records no creation time, and a changing
+    value would rewrite the ConfigMap on every run."""
+    return json.dumps(
+        {
+            "object": "list",
+            "data": [{"id": name, "object": "model", "created": 0, "owned_by": PART_OF} for name in served_names],
+        },
+        separators=(",", ":"),
+    )
+
+
+@dataclass
+class ModelListArgs:
+    served_names: Sequence[str]
+    parent_ref: GatewayParentRef
+    image: str
+    crds: Sequence[pulumi.Resource] = ()
+    """CRD installs the HTTPRoute and policy wait for."""
+    platform: str = "kubernetes"
+    network_policies: bool = True
+    filter_by_consumer: bool = False
+    """API keys are on: show each caller only the names its key may call."""
+
+
+class ModelList(pulumi.ComponentResource):
+    url_path: str
+    service_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ModelListArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("maas:index:ModelList", name, None, opts)
+        gw = args.parent_ref
+        ns = gw.namespace
+        object_name = f"{gw.name}-models"
+        object_labels = labels("model-list", object_name)
+        selector = selector_of(object_labels)
+
+        listing = k8s.core.v1.ConfigMap(
+            f"{name}-list",
+            metadata=meta(object_name, ns, object_labels),
+            data={LIST_FILE: model_list_document(args.served_names)},
+            opts=child(self),
+        )
+        server_conf = k8s.core.v1.ConfigMap(
+            f"{name}-server-config",
+            metadata=meta(f"{object_name}-server", ns, object_labels),
+            data={"default.conf": NGINX_CONF},
+            opts=child(self),
+        )
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-server",
+            metadata=meta(object_name, ns, object_labels),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=REPLICAS,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                strategy=surge_rollout(),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=object_labels,
+                        # nginx reads its server config once; the list itself is read per request.
+                        annotations={"maas.llm-d.ai/config-sha256": hashlib.sha256(NGINX_CONF.encode()).hexdigest()},
+                    ),
+                    spec=self._pod(args, object_name),
+                ),
+            ),
+            opts=child(self, depends_on=[listing, server_conf]),
+        )
+        one_at_a_time_budget(self, f"{name}-disruption-budget", meta(object_name, ns, object_labels), selector)
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=meta(object_name, ns, object_labels),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=LIST_PORT, target_port=LIST_PORT)],
+            ),
+            opts=child(self, depends_on=[deployment]),
+        )
+        route = custom_resource(
+            self,
+            f"{name}-route",
+            HTTP_ROUTE,
+            meta(object_name, ns, object_labels),
+            {
+                "parentRefs": [gw.as_spec()],
+                "rules": [
+                    {
+                        "name": "model-list",
+                        # An exact path outranks every model route's `/v1/` prefix.
+                        "matches": [{"path": {"type": "Exact", "value": MODEL_LIST_PATH}, "method": "GET"}],
+                        "backendRefs": [{"name": object_name, "port": LIST_PORT}],
+                    }
+                ],
+            },
+            [*args.crds, service],
+        )
+        if args.filter_by_consumer:
+            custom_resource(
+                self,
+                f"{name}-consumer-filter",
+                AGENTGATEWAY_POLICY,
+                meta(object_name, ns, object_labels),
+                {
+                    "targetRefs": [target_ref(HTTP_ROUTE, object_name)],
+                    "traffic": {"transformation": {"response": {"body": FILTER_EXPRESSION}}},
+                },
+                [*args.crds, route],
+            )
+        if args.network_policies:
+            admit_ingress(self, f"{name}-ingress", object_name, ns, selector, [data_plane_peer(gw)], LIST_PORT)
+
+        self.url_path = MODEL_LIST_PATH
+        self.service_name = service.metadata.apply(lambda m: m.name)
+        self.register_outputs({"service_name": self.service_name})
+
+    @staticmethod
+    def _pod(args: ModelListArgs, object_name: str) -> k8s.core.v1.PodSpecArgs:
+        http = k8s.core.v1.HTTPGetActionArgs(path=HEALTH_PATH, port=LIST_PORT)
+        return k8s.core.v1.PodSpecArgs(
+            automount_service_account_token=False,
+            enable_service_links=False,
+            security_context=nonroot_pod_security(args.platform, uid=NGINX_UID),
+            containers=[
+                k8s.core.v1.ContainerArgs(
+                    name="nginx",
+                    image=args.image,
+                    # Straight to nginx: the image's entrypoint scripts would try to edit conf.d.
+                    command=["nginx", "-g", "daemon off;"],
+                    ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=LIST_PORT)],
+                    readiness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=5),
+                    liveness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=10),
+                    resources=k8s.core.v1.ResourceRequirementsArgs(
+                        requests={"cpu": "10m", "memory": "16Mi"}, limits={"memory": "64Mi"}
+                    ),
+                    security_context=hardened_container_security(read_only_root=True),
+                    volume_mounts=[
+                        k8s.core.v1.VolumeMountArgs(name="list", mount_path=LIST_DIR, read_only=True),
+                        k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONF_DIR, read_only=True),
+                        # The image keeps its pid file and temp paths under /tmp.
+                        k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+                    ],
+                )
+            ],
+            volumes=[
+                k8s.core.v1.VolumeArgs(name="list", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=object_name)),
+                k8s.core.v1.VolumeArgs(
+                    name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=f"{object_name}-server")
+                ),
+                k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi")),
+            ],
+        )

@@ -1,0 +1,92 @@
+"""Who may call the endpoint (`maas:consumers`) and where their shared budgets are kept
+(`maas:rateLimit`)."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field, PositiveInt
+
+from .errors import Violation
+from .types import ClientName, DNS1123Label, StrictModel
+
+
+class Consumer(StrictModel):
+    """A team or application that gets its own API key."""
+
+    name: DNS1123Label = Field(description="Consumer identity: names its key, its metrics label and its budget.")
+    models: Optional[list[ClientName]] = Field(
+        None,
+        min_length=1,
+        description="Served names this consumer may call; every served name when unset.",
+    )
+    tokens_per_minute: Optional[PositiveInt] = Field(
+        None, description="Input + output tokens per minute, shared by all gateway replicas."
+    )
+    requests_per_minute: Optional[PositiveInt] = Field(None, description="Requests per minute, shared likewise.")
+    key_version: PositiveInt = Field(1, description="Bump to replace this consumer's API key (and only it).")
+
+    @property
+    def has_budget(self) -> bool:
+        return self.tokens_per_minute is not None or self.requests_per_minute is not None
+
+
+class RateLimitService(StrictModel):
+    """An Envoy-ratelimit-compatible gRPC service that already runs on the cluster."""
+
+    name: DNS1123Label = Field(description="Service name.")
+    namespace: DNS1123Label = Field(description="Service namespace.")
+    port: int = Field(8081, ge=1, le=65535, description="gRPC port of the service.")
+
+
+class RateLimit(StrictModel):
+    install: bool = Field(
+        True,
+        description="Run envoyproxy/ratelimit with Redis in the gateway namespace; false: use `service`.",
+    )
+    service: Optional[RateLimitService] = Field(
+        None, description="The existing rate-limit service to use when install is false: {name, namespace, port}."
+    )
+    failure_mode: Literal["FailOpen", "FailClosed"] = Field(
+        "FailOpen",
+        description="When the rate-limit service is unreachable: FailOpen serves without budgets (keys and "
+        "model access still hold); FailClosed answers 500 to every budgeted request.",
+    )
+    domain: DNS1123Label = Field("maas", description="Rate-limit domain of this gateway's descriptors.")
+    replicas: int = Field(1, ge=1, le=5, description="Replicas of the installed rate-limit service.")
+
+
+def check_consumers(
+    consumers: list[Consumer], rate_limit: RateLimit, name_owner: dict[str, tuple[str | int, ...]]
+) -> list[Violation]:
+    """Rules that span consumers, the catalog (`name_owner`: every served name) and rateLimit."""
+    violations: list[Violation] = []
+    first_use: dict[str, int] = {}
+    for index, consumer in enumerate(consumers):
+        at: tuple[str | int, ...] = ("consumers", index)
+        if consumer.name in first_use:
+            violations.append(
+                Violation(at + ("name",), consumer.name,
+                          f"already used by consumers[{first_use[consumer.name]}]; consumer names must be unique")
+            )
+        else:
+            first_use[consumer.name] = index
+        for i, model in enumerate(consumer.models or []):
+            if model not in name_owner:
+                violations.append(
+                    Violation(at + ("models", i), model,
+                              "no model or adapter in maas:models serves this name; allowed: "
+                              + ", ".join(sorted(name_owner)[:20]) + (" ..." if len(name_owner) > 20 else ""))
+                )
+    if rate_limit.install and rate_limit.service is not None:
+        violations.append(
+            Violation(("rateLimit", "service"), rate_limit.service.model_dump(by_alias=True),
+                      "install: true runs the service in the stack; set install: false to use this one instead")
+        )
+    if not rate_limit.install and rate_limit.service is None and any(c.has_budget for c in consumers):
+        violations.append(
+            Violation(("rateLimit", "service"), None,
+                      "consumers have budgets and install is false: name the existing service "
+                      "{name, namespace, port}, or set install: true")
+        )
+    return violations

@@ -1,0 +1,82 @@
+"""Validated building blocks of the config models: annotated string types and the strict base."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from .names import (
+    DNS1035_RULE,
+    POOL_NAME_MAX,
+    is_dns1035_label,
+    is_dns1123_label,
+    is_dns1123_subdomain,
+)
+
+
+def _check(predicate, rule: str):
+    def validate(value: str) -> str:
+        if not predicate(value):
+            raise ValueError(f"must be {rule}")
+        return value
+
+    return AfterValidator(validate)
+
+
+DNS1123Label = Annotated[
+    str,
+    _check(
+        is_dns1123_label,
+        "a DNS-1123 label: at most 63 lowercase letters, digits and '-', "
+        "starting and ending with a letter or digit",
+    ),
+]
+PoolName = Annotated[
+    str,
+    _check(lambda v: is_dns1035_label(v, POOL_NAME_MAX), f"{DNS1035_RULE}, at most {POOL_NAME_MAX} characters"),
+]
+Hostname = Annotated[str, _check(is_dns1123_subdomain, "a DNS-1123 subdomain such as models.apps.example.com")]
+
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+Quantity = Annotated[
+    str,
+    _check(lambda v: bool(_QUANTITY.match(v)), "a Kubernetes quantity such as 500m, 4, 512Mi or 16Gi"),
+]
+
+# Client-facing model names travel in JSON bodies, HTTP header values and command-line flags:
+# printable, no spaces or quotes.
+_CLIENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
+ClientName = Annotated[
+    str,
+    _check(
+        lambda v: len(v) <= 253 and bool(_CLIENT_NAME.match(v)),
+        "1-253 characters of letters, digits and . _ : / @ + -, starting with a letter or digit",
+    ),
+]
+
+_IMAGE = re.compile(r"^[a-z0-9]([a-z0-9._:/-]*)(:[A-Za-z0-9_.-]+)?(@sha256:[a-f0-9]{64})?$")
+Image = Annotated[
+    str,
+    _check(lambda v: bool(_IMAGE.match(v)), "a container image reference such as registry/repo:tag"),
+]
+_RELEASE = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
+Release = Annotated[str, _check(lambda v: bool(_RELEASE.match(v)), "a release tag such as v1.6.1")]
+_RESOURCE_NAME = re.compile(r"^([a-z0-9.-]+/)?[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$")
+ResourceName = Annotated[
+    str,
+    _check(lambda v: bool(_RESOURCE_NAME.match(v)), "an extended resource name such as nvidia.com/gpu"),
+]
+
+
+class StrictModel(BaseModel):
+    """camelCase keys as in the stack files; any key not declared here is an error."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        validate_default=True,
+    )
