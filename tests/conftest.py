@@ -27,6 +27,15 @@ def stack(request, stack_runs):
     return request.param, stack_runs[request.param]
 
 
+def key_for_every_model(run, stack: str) -> dict[str, str]:
+    """Authorization header of a seed-stack consumer that may call every served name."""
+    from harness import stack_config
+    from llm_maas.models import load_config
+
+    consumer = next(c for c in load_config(stack_config(stack)).consumers if c.models is None)
+    return {"Authorization": f"Bearer {run.outputs['apiKeys'][consumer.name]}"}
+
+
 def pytest_terminal_summary(terminalreporter):
     from schema_check import CEL_REPORT
 

@@ -80,7 +80,7 @@ def test_vllm_pod_survives_a_long_load_and_reads_the_token_from_a_secret(lora_ru
 
 def test_hf_token_is_a_secret_on_the_wire_and_nowhere_in_plaintext(stack):
     name, run = stack
-    secrets = [r for r in run.registrations if r.type == "kubernetes:core/v1:Secret"]
+    secrets = [r for r in run.registrations if r.type == "kubernetes:core/v1:Secret" and r.name == "maas-hf-token"]
     # Only vLLM downloads weights; a simulator-only stack keeps no token on the cluster.
     assert len(secrets) == (1 if name == "prod" else 0)
     for registration in secrets:

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from catalogs import catalog_config
+from conftest import key_for_every_model
 from gateway_sim import GatewaySimulator
 from harness import record, run_program, run_stack, stack_config
 from netpol import Pod, ingress_allowed
@@ -134,6 +135,6 @@ def test_an_oversized_body_never_reaches_a_pool(stack_runs):
     gateway = GatewaySimulator(run.objects(), "inference-gateway", "agentgateway-system")
     prompt = "x" * (3 * 1024 * 1024)  # past agentgateway's 2 MiB default body buffer
     body = json.dumps({"model": "Qwen/Qwen3-32B", "messages": [{"role": "user", "content": prompt}]}).encode()
-    outcome = gateway.request(body)
+    outcome = gateway.request(body, key_for_every_model(run, "dev"))
     assert outcome.pool is None and outcome.status == 404
     assert json.loads(outcome.body)["error"]["code"] == "model_not_found"

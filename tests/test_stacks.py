@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from conftest import key_for_every_model
 from gateway_sim import GatewaySimulator, epp_flag
 from harness import stack_config
 from llm_maas.models import load_config
@@ -31,7 +32,7 @@ def test_every_served_name_reaches_a_pool_whose_pods_serve_it(stack):
     assert run.outputs["servedNames"] == config.served_names
     for model in config.models:
         for served in model.served_names:
-            outcome = gateway.request(_chat(served))
+            outcome = gateway.request(_chat(served), key_for_every_model(run, name))
             assert outcome.status == 200, f"{served}: {outcome}"
             assert outcome.pool_name == model.pool_name
             assert outcome.pods, f"{served}: pool {outcome.pool_name} selects no pods"
@@ -59,7 +60,7 @@ def test_every_served_name_reaches_a_pool_whose_pods_serve_it(stack):
 )
 def test_requests_for_no_served_model_get_an_openai_style_404(stack, body, headers):
     name, run = stack
-    outcome = _simulator(run, name).request(body, headers)
+    outcome = _simulator(run, name).request(body, {**key_for_every_model(run, name), **headers})
     assert outcome.pool is None
     assert outcome.status == 404
     assert outcome.response_headers.get("content-type") == "application/json"
@@ -193,14 +194,16 @@ def _moved_route(run, namespace, backend_namespace=None):
 def test_listener_ignores_routes_from_namespaces_it_does_not_allow(stack_runs):
     objects = _moved_route(stack_runs["dev"], "someone-else", backend_namespace="llm-d")
     objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "someone-else"}})
-    outcome = GatewaySimulator(objects, "inference-gateway", "agentgateway-system").request(_chat("Qwen/Qwen3-32B"))
+    key = key_for_every_model(stack_runs["dev"], "dev")
+    outcome = GatewaySimulator(objects, "inference-gateway", "agentgateway-system").request(_chat("Qwen/Qwen3-32B"), key)
     assert outcome.pool is None and outcome.status == 404
 
 
 def test_a_cross_namespace_backend_needs_a_reference_grant(stack_runs):
     objects = _moved_route(stack_runs["dev"], "agentgateway-system", backend_namespace="llm-d")
     gateway = GatewaySimulator(objects, "inference-gateway", "agentgateway-system")
-    assert gateway.request(_chat("Qwen/Qwen3-32B")).pool is None
+    key = key_for_every_model(stack_runs["dev"], "dev")
+    assert gateway.request(_chat("Qwen/Qwen3-32B"), key).pool is None
     objects.append(
         {
             "apiVersion": "gateway.networking.k8s.io/v1beta1",
@@ -213,4 +216,4 @@ def test_a_cross_namespace_backend_needs_a_reference_grant(stack_runs):
         }
     )
     granted = GatewaySimulator(objects, "inference-gateway", "agentgateway-system")
-    assert granted.request(_chat("Qwen/Qwen3-32B")).pool_name == "qwen3-32b"
+    assert granted.request(_chat("Qwen/Qwen3-32B"), key).pool_name == "qwen3-32b"

@@ -1,0 +1,354 @@
+"""API keys, per-consumer model access, shared budgets, usage labels and /v1/models, followed
+through the gateway simulator on both seed stacks."""
+
+import copy
+import hashlib
+import json
+import logging
+
+import pytest
+import yaml
+
+from catalogs import catalog_config, simulator_catalog
+from gateway_sim import GatewaySimulator, RateLimitSimulator
+from harness import RANDOM_PASSWORD, SECRET_SIG, run_program, run_stack, stack_config
+from llm_maas.models import load_config
+from netpol import Pod, ingress_allowed
+
+GATEWAY = ("inference-gateway", "agentgateway-system")
+
+
+def _config(name):
+    return load_config(stack_config(name))
+
+
+def _chat(model):
+    return json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]}).encode()
+
+
+def _bearer(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _gateway(run, limiter=None):
+    return GatewaySimulator(run.objects(), *GATEWAY, rate_limiter=limiter)
+
+
+def _listed(outcome):
+    body = json.loads(outcome.body)
+    assert body["object"] == "list"
+    for entry in body["data"]:
+        assert set(entry) == {"id", "object", "created", "owned_by"} and entry["object"] == "model"
+    return [entry["id"] for entry in body["data"]]
+
+
+# Keys ------------------------------------------------------------------------------------------
+
+
+def test_each_consumer_gets_its_own_key_as_a_secret_output(stack):
+    name, run = stack
+    consumers = [c.name for c in _config(name).consumers]
+    keys = run.outputs["apiKeys"]
+    assert sorted(keys) == sorted(consumers) and len(consumers) >= 2
+    assert "apiKeys" in run.secret_outputs
+    assert len(set(keys.values())) == len(keys)
+    for key in keys.values():
+        assert key.startswith("sk-maas-") and len(key.removeprefix("sk-maas-")) >= 32
+    passwords = run.by_type(RANDOM_PASSWORD)
+    assert all(p.plain_inputs["length"] >= 32 and p.plain_inputs["special"] is False for p in passwords)
+
+
+def test_the_cluster_stores_only_the_sha256_of_each_key(stack):
+    _, run = stack
+    keys = run.outputs["apiKeys"]
+    key_secrets = [s for s in run.objects("Secret") if "maas.llm-d.ai/api-keys-for" in s["metadata"]["labels"]]
+    stored = {}
+    for secret in key_secrets:
+        registration = run.registration_of(secret)
+        assert registration.inputs["stringData"][SECRET_SIG]  # a Pulumi secret on the wire too
+        ((entry_name, entry),) = secret["stringData"].items()
+        stored[entry_name] = json.loads(entry)
+    assert sorted(stored) == sorted(keys)
+    for consumer, key in keys.items():
+        assert stored[consumer]["keyHash"] == "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+        assert stored[consumer]["metadata"]["consumer"] == consumer
+    # No raw key anywhere in any object or input, secret or not, nor in a non-secret output.
+    everything = json.dumps([r.plain_inputs for r in run.registrations])
+    public_outputs = json.dumps({k: v for k, v in run.outputs.items() if k not in run.secret_outputs})
+    for key in keys.values():
+        assert key not in everything and key not in public_outputs
+
+
+def test_bumping_key_version_replaces_only_that_consumers_key():
+    consumers = json.loads(stack_config("dev")["maas:consumers"])
+    before = run_stack("dev")
+    consumers[0]["keyVersion"] = 2
+    after = run_stack("dev", overrides={"maas:consumers": consumers})
+    rotated, kept = consumers[0]["name"], consumers[1]["name"]
+    assert after.outputs["apiKeys"][rotated] != before.outputs["apiKeys"][rotated]
+    assert after.outputs["apiKeys"][kept] == before.outputs["apiKeys"][kept]
+
+    def identities(run):
+        return {(r.type, r.name): r.plain_inputs for r in run.registrations if r.custom}
+
+    old, new = identities(before), identities(after)
+    assert old.keys() == new.keys()
+    changed = sorted(identity for identity in old if old[identity] != new[identity])
+    # The password (new keepers: the provider replaces it) and the Secret holding its hash.
+    assert changed == [("kubernetes:core/v1:Secret", f"maas-consumers-{rotated}-key"), (RANDOM_PASSWORD, f"maas-consumers-{rotated}-key")]
+    # The old key no longer opens the gateway; the other consumer's still does.
+    gateway = _gateway(after)
+    assert gateway.request(_chat("Qwen/Qwen3-32B"), _bearer(before.outputs["apiKeys"][rotated])).status == 401
+    assert gateway.request(_chat("Qwen/Qwen3-32B"), _bearer(after.outputs["apiKeys"][rotated])).status == 200
+    assert gateway.request(_chat("Qwen/Qwen3-32B"), _bearer(after.outputs["apiKeys"][kept])).status == 200
+
+
+# Authentication and access -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer sk-maas-not-a-real-key-0000000000000000"}, {"Authorization": "Basic abc"}],
+    ids=["no-key", "wrong-key", "wrong-scheme"],
+)
+def test_requests_without_a_valid_key_get_401_and_reach_no_pool(stack, headers):
+    name, run = stack
+    for model in _config(name).models:
+        outcome = _gateway(run).request(_chat(model.name), headers)
+        assert outcome.status == 401 and outcome.pool is None and outcome.route is None
+    listing = _gateway(run).request(b"", headers, path="/v1/models", method="GET")
+    assert listing.status == 401 and listing.service is None
+
+
+def test_each_consumer_reaches_exactly_the_names_it_may_call(stack):
+    name, run = stack
+    config = _config(name)
+    keys = run.outputs["apiKeys"]
+    pool_of = {served: m.pool_name for m in config.models for served in m.served_names}
+    checked_forbidden = 0
+    for consumer in config.consumers:
+        allowed = set(consumer.models or config.served_names)
+        for served in config.served_names:
+            outcome = _gateway(run).request(_chat(served), _bearer(keys[consumer.name]))
+            if served in allowed:
+                assert outcome.status == 200, (consumer.name, served, outcome.body)
+                assert outcome.pool_name == pool_of[served]
+                assert outcome.llm_backend["metadata"]["name"] == pool_of[served]
+                assert all(served in pods.served_names for pods in outcome.pods)
+                # The credential is stripped before the request leaves the gateway.
+                assert "authorization" not in outcome.headers
+            else:
+                assert outcome.status == 403 and outcome.pool is None, (consumer.name, served)
+                checked_forbidden += 1
+    assert checked_forbidden > 0
+
+
+def test_a_restricted_consumer_cannot_dodge_the_rule(stack_runs):
+    run = stack_runs["dev"]
+    key = run.outputs["apiKeys"]["search-team"]
+    gateway = _gateway(run)
+    attempts = [
+        (json.dumps({"messages": []}).encode(), {}),
+        (b"not json", {}),
+        (_chat("deepseek/DeepSeek-r1"), {"X-Gateway-Model-Name": "Qwen/Qwen3-32B"}),
+        (json.dumps({"model": ["Qwen/Qwen3-32B"]}).encode(), {}),
+    ]
+    for body, extra in attempts:
+        outcome = gateway.request(body, {**_bearer(key), **extra})
+        assert outcome.status == 403 and outcome.pool is None, body
+
+
+def test_an_open_stack_routes_without_keys_and_preview_warns(caplog):
+    caplog.set_level(logging.WARNING)
+    run = run_stack("dev", overrides={"maas:consumers": []})
+    assert any("maas:consumers is empty" in r.getMessage() for r in caplog.records)
+    assert run.outputs["apiKeys"] == {} and "apiKeys" in run.secret_outputs
+    assert run.objects("AgentgatewayPolicy") and not [
+        p for p in run.objects("AgentgatewayPolicy") if "apiKeyAuthentication" in p["spec"].get("traffic", {})
+    ]
+    outcome = _gateway(run).request(_chat("deepseek/DeepSeek-r1"))
+    assert outcome.status == 200 and outcome.pool_name == "deepseek-r1"
+
+
+# Budgets -----------------------------------------------------------------------------------------
+
+
+def test_token_budgets_hold_per_consumer_and_leave_others_alone(stack):
+    name, run = stack
+    config = _config(name)
+    keys = run.outputs["apiKeys"]
+    limited = next(c for c in config.consumers if c.tokens_per_minute)
+    other = next(c for c in config.consumers if c.name != limited.name)
+    model = (limited.models or config.served_names)[0]
+    limiter = RateLimitSimulator(run.objects())
+    gateway = _gateway(run, limiter)
+    # The call that crosses the budget completes (tokens are known only afterwards) ...
+    crossing = gateway.request(_chat(model), _bearer(keys[limited.name]), completion_tokens=limited.tokens_per_minute + 1)
+    assert crossing.status == 200
+    # ... and the next one is refused before it reaches a pool.
+    refused = gateway.request(_chat(model), _bearer(keys[limited.name]), completion_tokens=1)
+    assert refused.status == 429 and refused.pods == []
+    other_model = (other.models or config.served_names)[0]
+    assert gateway.request(_chat(other_model), _bearer(keys[other.name]), completion_tokens=10).status == 200
+
+
+def test_request_budgets_count_every_request_of_the_consumer(stack_runs):
+    run = stack_runs["dev"]
+    config = _config("dev")
+    playground = next(c for c in config.consumers if c.name == "playground")
+    key = run.outputs["apiKeys"]["playground"]
+    gateway = _gateway(run, RateLimitSimulator(run.objects()))
+    statuses = [gateway.request(_chat("ski-resorts"), _bearer(key)).status for _ in range(playground.requests_per_minute + 1)]
+    assert statuses[:-1] == [200] * playground.requests_per_minute and statuses[-1] == 429
+    search_key = run.outputs["apiKeys"]["search-team"]
+    assert gateway.request(_chat("food-review-1"), _bearer(search_key)).status == 200
+
+
+@pytest.mark.parametrize("failure_mode, status", [("FailOpen", 200), ("FailClosed", 500)])
+def test_what_happens_when_the_rate_limit_service_is_down(failure_mode, status):
+    run = run_stack("dev", overrides={"maas:rateLimit": {"failureMode": failure_mode}})
+    limiter = RateLimitSimulator(run.objects())
+    limiter.down = True
+    outcome = _gateway(run, limiter).request(_chat("Qwen/Qwen3-32B"), _bearer(run.outputs["apiKeys"]["search-team"]))
+    assert outcome.status == status
+    assert (outcome.pool is not None) == (status == 200)
+
+
+def test_budgets_are_generated_from_the_catalog(stack):
+    name, run = stack
+    config = _config(name)
+    (document,) = [c["data"]["config.yaml"] for c in run.objects("ConfigMap") if c["metadata"]["name"].endswith("-ratelimit")]
+    limits = yaml.safe_load(document)
+    (policy,) = [p for p in run.objects("AgentgatewayPolicy") if "rateLimit" in p["spec"].get("traffic", {})]
+    assert limits["domain"] == policy["spec"]["traffic"]["rateLimit"]["global"]["domain"] == config.rate_limit.domain
+    expected = sorted(
+        (key, c.name, budget)
+        for c in config.consumers
+        for key, budget in (("consumer_tokens", c.tokens_per_minute), ("consumer_requests", c.requests_per_minute))
+        if budget
+    )
+    found = sorted((d["key"], d["value"], d["rate_limit"]["requests_per_unit"]) for d in limits["descriptors"])
+    assert found == expected and all(d["rate_limit"]["unit"] == "minute" for d in limits["descriptors"])
+    assert run.outputs["rateLimitConfig"] == document
+
+
+def test_no_budget_service_without_budgets_and_an_external_one_on_request():
+    consumers = [{"name": "alpha"}, {"name": "beta", "models": ["ski-resorts"]}]
+    plain = run_stack("dev", overrides={"maas:consumers": consumers})
+    assert not [d for d in plain.objects("Deployment") if "ratelimit" in d["metadata"]["name"]]
+    assert not [p for p in plain.objects("AgentgatewayPolicy") if "rateLimit" in p["spec"].get("traffic", {})]
+    external = {"install": False, "service": {"name": "ratelimit", "namespace": "shared-limits", "port": 8081}}
+    budgeted = [{"name": "alpha", "tokensPerMinute": 1000}]
+    run = run_stack("dev", overrides={"maas:consumers": budgeted, "maas:rateLimit": external})
+    assert not [d for d in run.objects("Deployment") if "ratelimit" in d["metadata"]["name"]]
+    (policy,) = [p for p in run.objects("AgentgatewayPolicy") if "rateLimit" in p["spec"].get("traffic", {})]
+    assert policy["spec"]["traffic"]["rateLimit"]["global"]["backendRef"] == external["service"]
+    (grant,) = run.objects("ReferenceGrant")
+    assert grant["metadata"]["namespace"] == "shared-limits"
+    assert grant["spec"]["from"] == [{"group": "agentgateway.dev", "kind": "AgentgatewayPolicy", "namespace": "agentgateway-system"}]
+    assert grant["spec"]["to"] == [{"group": "", "kind": "Service", "name": "ratelimit"}]
+    assert "consumer_tokens" in run.outputs["rateLimitConfig"]
+
+
+# /v1/models and usage ----------------------------------------------------------------------------
+
+
+def test_v1_models_lists_what_each_caller_may_call(stack):
+    name, run = stack
+    config = _config(name)
+    keys = run.outputs["apiKeys"]
+    for consumer in config.consumers:
+        outcome = _gateway(run).request(b"", _bearer(keys[consumer.name]), path="/v1/models", method="GET")
+        assert outcome.status == 200 and outcome.pool is None
+        assert _listed(outcome) == [n for n in config.served_names if n in (consumer.models or config.served_names)]
+    open_run = run_stack(name, overrides={"maas:consumers": []}, secrets={"maas:hfToken": "hf_x"})
+    assert _listed(_gateway(open_run).request(b"", path="/v1/models", method="GET")) == config.served_names
+
+
+def test_v1_models_scales_to_a_thousand_names():
+    models = simulator_catalog(50, 19)
+    run = run_program(catalog_config(models))
+    listed = _listed(_gateway(run).request(b"", path="/v1/models", method="GET"))
+    assert len(listed) == 1000 and listed == [n for m in models for n in [m["name"], *m["adapters"]]]
+    (listing,) = [c for c in run.objects("ConfigMap") if c["metadata"]["name"] == "inference-gateway-models"]
+    assert len(listing["data"]["models.json"]) < 1024 * 1024 - 64 * 1024  # well inside a ConfigMap
+
+
+def test_usage_metrics_carry_the_consumer(stack):
+    name, run = stack
+    keys = run.outputs["apiKeys"]
+    for consumer, key in keys.items():
+        model = (next(c for c in _config(name).consumers if c.name == consumer).models or _config(name).served_names)[0]
+        assert _gateway(run).request(_chat(model), _bearer(key)).metric_labels == {"consumer": consumer}
+
+
+# Blast radius and isolation ----------------------------------------------------------------------
+
+
+def _objects_by_identity(run):
+    return {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in run.objects()}
+
+
+def test_adding_a_consumer_edits_only_the_budget_configuration():
+    consumers = json.loads(stack_config("dev")["maas:consumers"])
+    before = _objects_by_identity(run_stack("dev"))
+    grown = consumers + [{"name": "new-team", "models": ["ski-resorts"], "tokensPerMinute": 5000}]
+    after = _objects_by_identity(run_stack("dev", overrides={"maas:consumers": grown}))
+    changed = [key for key in before if before[key] != after[key]]
+    assert changed == [("ConfigMap", "agentgateway-system", "inference-gateway-ratelimit")]
+    assert set(after) - set(before) == {("Secret", "agentgateway-system", "inference-gateway-consumer-new-team")}
+
+
+def test_adding_a_model_edits_only_the_model_list_when_consumers_exist():
+    consumers = [{"name": "a", "tokensPerMinute": 10}, {"name": "b", "models": ["org-0/model-0-7B"]}]
+    config = {**catalog_config(simulator_catalog(3, 1)), "maas:consumers": json.dumps(consumers)}
+    before = _objects_by_identity(run_program(config))
+    config["maas:models"] = json.dumps(simulator_catalog(4, 1))
+    after = _objects_by_identity(run_program(config))
+    assert [key for key in before if before[key] != after[key]] == [
+        ("ConfigMap", "agentgateway-system", "inference-gateway-models")
+    ]
+
+
+def test_budget_store_and_model_list_admit_only_their_callers(stack):
+    _, run = stack
+    objects = run.objects()
+    pods = {d["metadata"]["name"]: Pod(d["metadata"]["namespace"], d["spec"]["template"]["metadata"]["labels"]) for d in run.objects("Deployment")}
+    data_plane = Pod("agentgateway-system", {"gateway.networking.k8s.io/gateway-name": "inference-gateway"})
+    stranger = Pod("agentgateway-system", {"app": "curious"})
+    limiter, redis, listing = pods["inference-gateway-ratelimit"], pods["inference-gateway-ratelimit-redis"], pods["inference-gateway-models"]
+    assert ingress_allowed(objects, data_plane, limiter, 8081) and not ingress_allowed(objects, stranger, limiter, 8081)
+    assert not ingress_allowed(objects, data_plane, limiter, 6070)  # debug port stays closed
+    assert ingress_allowed(objects, limiter, redis, 6379)
+    assert not ingress_allowed(objects, data_plane, redis, 6379) and not ingress_allowed(objects, stranger, redis, 6379)
+    assert ingress_allowed(objects, data_plane, listing, 8080) and not ingress_allowed(objects, stranger, listing, 8080)
+
+
+def test_redis_needs_a_password_that_only_the_rate_limit_service_gets(stack):
+    _, run = stack
+    (secret,) = [s for s in run.objects("Secret") if s["metadata"]["name"] == "inference-gateway-ratelimit-redis"]
+    assert run.registration_of(secret).inputs["stringData"][SECRET_SIG]
+    password = secret["stringData"]["password"]
+    assert f"requirepass {password}" in secret["stringData"]["redis.conf"] and len(password) >= 32
+    deployments = {d["metadata"]["name"]: d for d in run.objects("Deployment")}
+    redis = deployments["inference-gateway-ratelimit-redis"]["spec"]["template"]["spec"]
+    assert password not in json.dumps(redis)  # read from the mounted file, not the command line
+    env = deployments["inference-gateway-ratelimit"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    (auth,) = [e for e in env if e["name"] == "REDIS_AUTH"]
+    assert auth["valueFrom"]["secretKeyRef"] == {"name": "inference-gateway-ratelimit-redis", "key": "password"}
+
+
+def test_rate_limit_configuration_reloads_in_place(stack):
+    """A subPath mount never sees ConfigMap updates, and the root watch misses kubelet's swap."""
+    _, run = stack
+    (deployment,) = [d for d in run.objects("Deployment") if d["metadata"]["name"] == "inference-gateway-ratelimit"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["RUNTIME_WATCH_ROOT"] == "false" and env["RUNTIME_IGNOREDOTFILES"] == "true"
+    assert all("subPath" not in m for m in container["volumeMounts"])
+    assert "annotations" not in deployment["spec"]["template"]["metadata"]  # no restart on a budget change
+    mutated = copy.deepcopy(run.objects())
+    for obj in mutated:
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "inference-gateway-ratelimit":
+            obj["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] = "/elsewhere"
+    assert not RateLimitSimulator(mutated).serves("inference-gateway-ratelimit", "agentgateway-system", 8081)
