@@ -86,6 +86,32 @@ BAD = [
     ),
     ("epp-replicas-zero", {"epp": {"replicas": 0}}, "maas:epp.replicas", "0", "greater than or equal to 1"),
     ("unknown-failure-mode", {"epp": {"failureMode": "Retry"}}, "maas:epp.failureMode", '"Retry"', "'FailOpen' or 'FailClose'"),
+    ("duplicate-consumer", {"consumers": [{"name": "team"}, {"name": "team"}]}, "maas:consumers[1].name", '"team"', "must be unique"),
+    ("malformed-consumer", {"consumers": [{"name": "Search_Team"}]}, "maas:consumers[0].name", "Search_Team", "DNS-1123 label"),
+    ("consumer-without-name", {"consumers": [{"models": ["Qwen/Qwen3-0.6B"]}]}, "maas:consumers[0].name", "null", "required"),
+    (
+        "consumer-model-nothing-serves",
+        {"consumers": [{"name": "team", "models": ["Qwen/Qwen3-0.6B", "gpt-4o"]}]},
+        "maas:consumers[0].models[1]", '"gpt-4o"', "allowed: Qwen/Qwen3-0.6B, TinyLlama",
+    ),
+    ("consumer-no-models", {"consumers": [{"name": "team", "models": []}]}, "maas:consumers[0].models", "[]", "at least 1"),
+    ("zero-token-budget", {"consumers": [{"name": "team", "tokensPerMinute": 0}]}, "maas:consumers[0].tokensPerMinute", "0", "greater than 0"),
+    ("negative-request-budget", {"consumers": [{"name": "team", "requestsPerMinute": -5}]}, "maas:consumers[0].requestsPerMinute", "-5", "greater than 0"),
+    ("key-version-zero", {"consumers": [{"name": "team", "keyVersion": 0}]}, "maas:consumers[0].keyVersion", "0", "greater than 0"),
+    ("typo-in-consumer", {"consumers": [{"name": "team", "tokensPerMin": 5}]}, "maas:consumers[0].tokensPerMin", "5", "tokensPerMinute"),
+    ("consumers-not-a-list", {"consumers": {"name": "team"}}, "maas:consumers", "team", "valid list"),
+    (
+        "rate-limit-install-and-service",
+        {"rateLimit": {"service": {"name": "rl", "namespace": "limits"}}},
+        "maas:rateLimit.service", "limits", "set install: false",
+    ),
+    (
+        "budgets-without-a-service",
+        {"rateLimit": {"install": False}, "consumers": [{"name": "team", "tokensPerMinute": 10}]},
+        "maas:rateLimit.service", "null", "name the existing service",
+    ),
+    ("unknown-rate-limit-failure-mode", {"rateLimit": {"failureMode": "Retry"}}, "maas:rateLimit.failureMode", '"Retry"', "'FailOpen' or 'FailClosed'"),
+    ("typo-in-rate-limit", {"rateLimit": {"instal": False}}, "maas:rateLimit.instal", "false", "install"),
 ]
 
 

@@ -9,6 +9,7 @@ import logging
 import pytest
 import yaml
 
+import schema_check
 from catalogs import catalog_config, simulator_catalog
 from gateway_sim import GatewaySimulator, RateLimitSimulator
 from harness import RANDOM_PASSWORD, SECRET_SIG, run_program, run_stack, stack_config
@@ -352,3 +353,21 @@ def test_rate_limit_configuration_reloads_in_place(stack):
         if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "inference-gateway-ratelimit":
             obj["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] = "/elsewhere"
     assert not RateLimitSimulator(mutated).serves("inference-gateway-ratelimit", "agentgateway-system", 8081)
+
+
+@pytest.mark.skipif(schema_check.crds_dir() is None, reason="MAAS_CRDS_DIR does not name a folder of CRDs")
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"maas:consumers": [{"name": "alpha", "tokensPerMinute": 10}],
+         "maas:rateLimit": {"install": False, "service": {"name": "ratelimit", "namespace": "shared-limits"}}},
+        {"maas:consumers": [{"name": "alpha", "requestsPerMinute": 5}], "maas:rateLimit": {"replicas": 3}},
+        {"maas:consumers": [{"name": "alpha", "models": ["ski-resorts"]}]},
+        {"maas:consumers": []},
+    ],
+    ids=["external-budget-service", "replicated-budget-service", "no-budgets", "open"],
+)
+def test_every_variant_passes_the_real_schemas(overrides):
+    run = run_stack("dev", overrides=overrides)
+    crds = schema_check.catalog(schema_check.crds_dir(), schema_check.crd_pins(_config("dev").versions))
+    assert schema_check.validate_all(run.objects(), crds) == {}

@@ -49,21 +49,33 @@ def test_network_policies_can_be_switched_off():
     assert run.objects("NetworkPolicy") == []
 
 
-@pytest.mark.parametrize("platform_stack, run_as_user", [("dev", 65532), ("prod", None)])
-def test_epp_and_simulator_pods_run_unprivileged(stack_runs, platform_stack, run_as_user):
+# Each image's own non-root user (distroless nonroot, nginx-unprivileged, the official Redis).
+IMAGE_USERS = {"epp": 65532, "simulator": 65532, "ratelimit": 65532, "nginx": 101, "redis": 999}
+# Images whose writable paths are known and mounted run with a read-only root filesystem.
+READ_ONLY_ROOT = {"ratelimit", "nginx", "redis"}
+
+
+@pytest.mark.parametrize("platform_stack", ["dev", "prod"])
+def test_pods_run_unprivileged(stack_runs, platform_stack):
     run = stack_runs[platform_stack]
+    seen = set()
     for deployment in run.objects("Deployment"):
         pod = deployment["spec"]["template"]["spec"]
         for container in pod["containers"]:
             security = container["securityContext"]
             assert security["allowPrivilegeEscalation"] is False
             assert security["capabilities"]["drop"] == ["ALL"]
-        if container["name"] in ("epp", "simulator"):
-            assert pod["securityContext"]["runAsNonRoot"] is True
-            # OpenShift's restricted-v2 SCC picks the UID itself.
-            assert pod["securityContext"].get("runAsUser") == run_as_user
-        if deployment["metadata"]["name"].endswith("-server"):
-            assert pod["automountServiceAccountToken"] is False
+            assert security.get("readOnlyRootFilesystem", False) == (container["name"] in READ_ONLY_ROOT)
+            if container["name"] in IMAGE_USERS:
+                seen.add(container["name"])
+                assert pod["securityContext"]["runAsNonRoot"] is True
+                # OpenShift's restricted-v2 SCC picks the UID itself.
+                expected = None if platform_stack == "prod" else IMAGE_USERS[container["name"]]
+                assert pod["securityContext"].get("runAsUser") == expected
+        # Only the EPP talks to the Kubernetes API; no other pod mounts a token.
+        if pod["containers"][0]["name"] != "epp":
+            assert pod["automountServiceAccountToken"] is False, deployment["metadata"]["name"]
+    assert seen >= {"epp", "ratelimit", "nginx", "redis"}
 
 
 def _server(run, name):
