@@ -54,9 +54,9 @@ ACCESS_EXPRESSION = (
 CONSUMER_EXPRESSION = f"apiKey.{CONSUMER_FIELD}"
 METRICS_LABEL = "consumer"
 
-# One descriptor per budget unit, keyed on the consumer, so request and token counters differ.
-TOKENS_DESCRIPTOR = "consumer_tokens"
-REQUESTS_DESCRIPTOR = "consumer_requests"
+# One descriptor per budget unit, keyed on the consumer, so request and token counters differ:
+# (agentgateway's unit, descriptor key, the Consumer field holding the per-minute budget).
+BUDGETS = (("Requests", "consumer_requests", "requests_per_minute"), ("Tokens", "consumer_tokens", "tokens_per_minute"))
 
 
 def key_metadata(consumer: Consumer) -> dict:
@@ -76,7 +76,8 @@ def rate_limit_config(domain: str, consumers: Sequence[Consumer]) -> str:
     A consumer without an entry gets no limit (the service answers OK for unknown descriptors)."""
     descriptors = []
     for consumer in consumers:
-        for key, budget in ((TOKENS_DESCRIPTOR, consumer.tokens_per_minute), (REQUESTS_DESCRIPTOR, consumer.requests_per_minute)):
+        for _, key, field_name in BUDGETS:
+            budget = getattr(consumer, field_name)
             if budget is not None:
                 descriptors.append(
                     {"key": key, "value": consumer.name, "rate_limit": {"unit": "minute", "requests_per_unit": budget}}
@@ -150,6 +151,7 @@ class ConsumerAccess(pulumi.ComponentResource):
                     "authorization": {"action": "Require", "policy": {"matchExpressions": [ACCESS_EXPRESSION]}},
                 },
             },
+            # Strict authentication before any key exists would refuse everyone.
             [*crds, *secrets],
         )
         custom_resource(
@@ -169,10 +171,6 @@ class ConsumerAccess(pulumi.ComponentResource):
         backend = self._budget_service(name, args, budgets)
         if backend is not None:
             self._grant_budget_service(name, backend, gw.namespace, crds)
-            descriptor = lambda entry_name, unit: {  # noqa: E731
-                "entries": [{"name": entry_name, "expression": CONSUMER_EXPRESSION}],
-                "unit": unit,
-            }
             custom_resource(
                 self,
                 f"{name}-budgets",
@@ -187,8 +185,8 @@ class ConsumerAccess(pulumi.ComponentResource):
                                 "backendRef": backend,
                                 "failureMode": args.rate_limit.failure_mode,
                                 "descriptors": [
-                                    descriptor(REQUESTS_DESCRIPTOR, "Requests"),
-                                    descriptor(TOKENS_DESCRIPTOR, "Tokens"),
+                                    {"entries": [{"name": key, "expression": CONSUMER_EXPRESSION}], "unit": unit}
+                                    for unit, key, _ in BUDGETS
                                 ],
                             }
                         }

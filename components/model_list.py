@@ -109,7 +109,6 @@ class ModelListArgs:
 
 
 class ModelList(pulumi.ComponentResource):
-    url_path: str
     service_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: ModelListArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -194,7 +193,6 @@ class ModelList(pulumi.ComponentResource):
         if args.network_policies:
             admit_ingress(self, f"{name}-ingress", object_name, ns, selector, [data_plane_peer(gw)], LIST_PORT)
 
-        self.url_path = MODEL_LIST_PATH
         self.service_name = service.metadata.apply(lambda m: m.name)
         self.register_outputs({"service_name": self.service_name})
 

@@ -4,13 +4,15 @@ Not a test: run it, then copy the table into the README.
 
     .venv/bin/python tests/benchmark.py
 
-Two series: names as the issue shapes them (models of 1 base + 19 adapters), and the worst
-case for object count (one name per model). Times are the median of REPEATS runs of the real
+Three series: names as the issue shapes them (models of 1 base + 19 adapters), the worst case
+for object count (one name per model), and 100 consumers with keys and budgets in front of a
+200-name catalog. Times are the median of REPEATS runs of the real
 __main__.py; they include the mock monitor's own bookkeeping.
 """
 
 from __future__ import annotations
 
+import logging
 import platform
 import statistics
 import sys
@@ -19,18 +21,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from catalogs import catalog_config, simulator_catalog  # noqa: E402
+import json  # noqa: E402
+
+from catalogs import catalog_config, consumers, simulator_catalog  # noqa: E402
 from harness import run_program  # noqa: E402
 
 REPEATS = 3
+# (models, adapters per model, consumers)
 SERIES = {
-    "20 names per model": [(1, 0), (1, 19), (10, 19), (50, 19)],
-    "1 name per model": [(1, 0), (20, 0), (200, 0), (1000, 0)],
+    "20 names per model": [(1, 0, 0), (1, 19, 0), (10, 19, 0), (50, 19, 0)],
+    "1 name per model": [(1, 0, 0), (20, 0, 0), (200, 0, 0), (1000, 0, 0)],
+    "consumers, 200 names": [(10, 19, 1), (10, 19, 10), (10, 19, 100)],
 }
 
 
-def measure(models: int, adapters: int) -> dict:
-    config = catalog_config(simulator_catalog(models, adapters))
+def measure(models: int, adapters: int, consumer_count: int) -> dict:
+    catalog = simulator_catalog(models, adapters)
+    config = catalog_config(catalog)
+    if consumer_count:
+        config["maas:consumers"] = json.dumps(consumers(consumer_count, catalog))
     times = []
     for _ in range(REPEATS):
         start = time.perf_counter()
@@ -41,6 +50,7 @@ def measure(models: int, adapters: int) -> dict:
     return {
         "names": models * (1 + adapters),
         "models": models,
+        "consumers": consumer_count,
         "objects": objects,
         "registrations": len(run.registrations),
         "seconds": seconds,
@@ -49,15 +59,20 @@ def measure(models: int, adapters: int) -> dict:
 
 
 def main() -> None:
+    logging.getLogger().setLevel(logging.ERROR)  # the open-gateway warning, once per run
     print(f"Python {platform.python_version()} on {platform.machine()}, {REPEATS} runs each, median\n")
-    print("| series | names | models | Kubernetes objects | objects per model | registrations | seconds | ms per object |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| series | names | models | consumers | Kubernetes objects | objects per model | registrations "
+        "| seconds | ms per object |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for series, shapes in SERIES.items():
-        for models, adapters in shapes:
-            row = measure(models, adapters)
+        for models, adapters, consumer_count in shapes:
+            row = measure(models, adapters, consumer_count)
             per_model = (row["objects"] - objects_without_models()) / row["models"]
+            shown = f"{per_model:.0f}" if not consumer_count else "—"
             print(
-                f"| {series} | {row['names']} | {row['models']} | {row['objects']} | {per_model:.0f} | "
+                f"| {series} | {row['names']} | {row['models']} | {consumer_count} | {row['objects']} | {shown} | "
                 f"{row['registrations']} | {row['seconds']:.2f} | {row['ms_per_object']:.2f} |"
             )
 

@@ -20,3 +20,16 @@ def simulator_catalog(models: int, adapters_per_model: int) -> list[dict]:
 
 def catalog_config(models: list[dict]) -> dict[str, str]:
     return {"maas:models": json.dumps(models), "maas:gateway": json.dumps({"serviceType": "ClusterIP"})}
+
+
+def consumers(count: int, models: list[dict]) -> list[dict]:
+    """`count` consumers: every other one limited to one model's names, all with budgets."""
+    return [
+        {
+            "name": f"team-{i}",
+            **({"models": [models[i % len(models)]["name"]]} if i % 2 else {}),
+            "tokensPerMinute": 100_000 + i,
+            "requestsPerMinute": 600,
+        }
+        for i in range(count)
+    ]

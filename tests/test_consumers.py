@@ -371,3 +371,30 @@ def test_every_variant_passes_the_real_schemas(overrides):
     run = run_stack("dev", overrides=overrides)
     crds = schema_check.catalog(schema_check.crds_dir(), schema_check.crd_pins(_config("dev").versions))
     assert schema_check.validate_all(run.objects(), crds) == {}
+
+
+def test_the_simulator_reads_every_entry_form_agentgateway_accepts(stack_runs):
+    """Raw keys and `{"key": ...}` entries as well as the stack's `keyHash` form; metadata
+    reaches CEL as `apiKey`."""
+    objects = copy.deepcopy(stack_runs["dev"].objects())
+    objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": "hand-made",
+                "namespace": "agentgateway-system",
+                "labels": {"maas.llm-d.ai/api-keys-for": "inference-gateway"},
+            },
+            "stringData": {
+                "raw": "plain-raw-key",
+                "with-metadata": json.dumps({"key": "json-key", "metadata": {"consumer": "ops", "models": ["ski-resorts"]}}),
+            },
+        }
+    )
+    gateway = GatewaySimulator(objects, *GATEWAY)
+    raw = gateway.request(_chat("food-review-1"), _bearer("plain-raw-key"))
+    assert raw.status == 200 and raw.api_key == {"key": "<redacted>"} and raw.metric_labels == {"consumer": "unknown"}
+    scoped = gateway.request(_chat("ski-resorts"), _bearer("json-key"))
+    assert scoped.status == 200 and scoped.api_key["consumer"] == "ops" and scoped.metric_labels == {"consumer": "ops"}
+    assert gateway.request(_chat("food-review-1"), _bearer("json-key")).status == 403
