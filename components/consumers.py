@@ -35,6 +35,7 @@ from llm_maas.models import Consumer, RateLimit, Versions
 
 from .inference_gateway import InferenceGateway
 from .kube import AGENTGATEWAY_POLICY, REFERENCE_GRANT, child, custom_resource, labels, meta
+from .model_list import KEY_MODELS_FIELD, MODEL_LIST_PATH
 from .rate_limit import RateLimitService, RateLimitServiceArgs
 
 KEY_PREFIX = "sk-maas-"
@@ -42,9 +43,9 @@ KEY_RANDOM_CHARACTERS = 48
 # Marks the Secrets this gateway's apiKeyAuthentication reads.
 KEY_SECRET_LABEL = "maas.llm-d.ai/api-keys-for"
 CONSUMER_FIELD = "consumer"
-MODELS_FIELD = "models"
+MODELS_FIELD = KEY_MODELS_FIELD  # what ModelList filters the list by
 
-MODEL_LIST_REQUEST = 'request.method == "GET" && request.path == "/v1/models"'
+MODEL_LIST_REQUEST = f'request.method == "GET" && request.path == "{MODEL_LIST_PATH}"'
 # A consumer whose key lists models may call only those; the list is open to every key (and
 # filtered per key by ModelList). Anything unreadable (no body, no `model`) fails, hence denies.
 ACCESS_EXPRESSION = (

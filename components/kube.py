@@ -16,7 +16,6 @@ AGENTGATEWAY_GROUP = "agentgateway.dev"
 AGENTGATEWAY_API = f"{AGENTGATEWAY_GROUP}/v1alpha1"
 
 
-
 class Kind(NamedTuple):
     """A custom resource's API identity."""
 

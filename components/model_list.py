@@ -24,9 +24,9 @@ import pulumi_kubernetes as k8s
 from .inference_gateway import GatewayParentRef
 from .kube import (
     AGENTGATEWAY_POLICY,
-    admit_ingress,
     HTTP_ROUTE,
     PART_OF,
+    admit_ingress,
     child,
     custom_resource,
     data_plane_peer,
@@ -41,6 +41,8 @@ from .kube import (
 )
 
 MODEL_LIST_PATH = "/v1/models"
+# The key metadata field (`apiKey.<field>` in CEL) listing the names a consumer may call.
+KEY_MODELS_FIELD = "models"
 LIST_PORT = 8080  # nginx-unprivileged listens here as UID 101
 LIST_DIR = "/srv/models"
 LIST_FILE = "models.json"
@@ -54,8 +56,8 @@ NGINX_UID = 101
 # body; a body expression that yields a map is sent as JSON. Unrestricted consumers get the body
 # untouched, and so does any non-200 answer.
 FILTER_EXPRESSION = (
-    "has(apiKey.models) && response.code == 200 ? "
-    '{"object": "list", "data": json(response.body).data.filter(m, m.id in apiKey.models)} '
+    f"has(apiKey.{KEY_MODELS_FIELD}) && response.code == 200 ? "
+    f'{{"object": "list", "data": json(response.body).data.filter(m, m.id in apiKey.{KEY_MODELS_FIELD})}} '
     ": response.body"
 )
 

@@ -188,7 +188,7 @@ class GatewaySimulator(ClusterObjects):
         for secret in self._all("Secret"):
             if _ns(secret) != _ns(policy) or not _selects(selector, secret["metadata"].get("labels", {})):
                 continue
-            for value in {**secret.get("stringData", {})}.values():
+            for value in secret.get("stringData", {}).values():
                 text = value.strip()
                 entry = json.loads(text) if text.startswith("{") else {"key": text}
                 digest = entry["keyHash"].removeprefix("sha256:") if "keyHash" in entry else _sha256(entry["key"])
@@ -489,13 +489,17 @@ class GatewaySimulator(ClusterObjects):
             return False
         ref = limit["backendRef"]
         limiter = self.rate_limiter
-        reachable = limiter is not None and limiter.serves(ref.get("name"), ref.get("namespace", _ns(self.gateway)), ref.get("port"))
-        if not reachable:
+        limits = (
+            limiter.limits(ref.get("name"), ref.get("namespace", _ns(self.gateway)), ref.get("port"))
+            if limiter is not None
+            else None
+        )
+        if limits is None:  # nothing answers there
             if after_response or limit.get("failureMode", "FailClosed") == "FailOpen":
                 return False
             outcome.status, outcome.body = 500, "rate limit service failed"
             return True
-        over = limiter.should_rate_limit(limit["domain"], descriptors, hits)
+        over = limiter.should_rate_limit(limits.get(limit["domain"], []), limit["domain"], descriptors, hits)
         if over and not after_response:  # the response-side charge is fire and forget
             outcome.status, outcome.body = 429, "rate limit exceeded"
             return True
@@ -649,11 +653,11 @@ class RateLimitSimulator(ClusterObjects):
                 return deployment
         return None
 
-    def serves(self, name: str, namespace: str, port: Optional[int]) -> bool:
-        self.limits = self._load(name, namespace, port)
-        return not self.down and self.limits is not None
-
-    def _load(self, name: str, namespace: str, port: Optional[int]) -> Optional[dict]:
+    def limits(self, name: str, namespace: str, port: Optional[int]) -> Optional[dict[str, list]]:
+        """Domain -> descriptors of the service the Service `name` reaches on `port`; None when
+        no rate-limit pod answers there (or the service is down)."""
+        if self.down:
+            return None
         deployment = self._deployment(name, namespace, port)
         if deployment is None:
             return None
@@ -664,10 +668,11 @@ class RateLimitSimulator(ClusterObjects):
         documents = [yaml.safe_load(c) for path, c in files.items() if path.rsplit("/", 1)[0] == directory]
         return {d["domain"]: d["descriptors"] for d in documents} if documents else None
 
-    def should_rate_limit(self, domain: str, descriptors: list[list[tuple[str, str]]], hits: int) -> bool:
+    def should_rate_limit(
+        self, config: list[dict], domain: str, descriptors: list[list[tuple[str, str]]], hits: int
+    ) -> bool:
         over = False
         for entries in descriptors:
-            config = self.limits.get(domain, [])
             (key, value), = entries  # the stack sends one entry per descriptor
             limit = next((d["rate_limit"] for d in config if d["key"] == key and d.get("value") == value), None)
             if limit is None:

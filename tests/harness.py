@@ -147,6 +147,13 @@ class StackRun:
     def by_type(self, type_token: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_token]
 
+    def by_identity(self) -> dict[tuple, dict[str, Any]]:
+        """Every Kubernetes object by (apiVersion, kind, namespace, name), and every chart,
+        bundle and component by (type, name): what a preview compares between two runs."""
+        return {
+            (o["apiVersion"], o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in self.objects()
+        } | {(r.type, r.name): r.plain_inputs for r in self.registrations if not r.custom}
+
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.registrations}
 

@@ -286,28 +286,25 @@ def test_usage_metrics_carry_the_consumer(stack):
 # Blast radius and isolation ----------------------------------------------------------------------
 
 
-def _objects_by_identity(run):
-    return {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in run.objects()}
-
-
 def test_adding_a_consumer_edits_only_the_budget_configuration():
     consumers = json.loads(stack_config("dev")["maas:consumers"])
-    before = _objects_by_identity(run_stack("dev"))
+    before = run_stack("dev").by_identity()
     grown = consumers + [{"name": "new-team", "models": ["ski-resorts"], "tokensPerMinute": 5000}]
-    after = _objects_by_identity(run_stack("dev", overrides={"maas:consumers": grown}))
+    after = run_stack("dev", overrides={"maas:consumers": grown}).by_identity()
     changed = [key for key in before if before[key] != after[key]]
-    assert changed == [("ConfigMap", "agentgateway-system", "inference-gateway-ratelimit")]
-    assert set(after) - set(before) == {("Secret", "agentgateway-system", "inference-gateway-consumer-new-team")}
+    assert changed == [("v1", "ConfigMap", "agentgateway-system", "inference-gateway-ratelimit")]
+    added = {key for key in set(after) - set(before) if len(key) == 4}
+    assert added == {("v1", "Secret", "agentgateway-system", "inference-gateway-consumer-new-team")}
 
 
 def test_adding_a_model_edits_only_the_model_list_when_consumers_exist():
     consumers = [{"name": "a", "tokensPerMinute": 10}, {"name": "b", "models": ["org-0/model-0-7B"]}]
     config = {**catalog_config(simulator_catalog(3, 1)), "maas:consumers": json.dumps(consumers)}
-    before = _objects_by_identity(run_program(config))
+    before = run_program(config).by_identity()
     config["maas:models"] = json.dumps(simulator_catalog(4, 1))
-    after = _objects_by_identity(run_program(config))
+    after = run_program(config).by_identity()
     assert [key for key in before if before[key] != after[key]] == [
-        ("ConfigMap", "agentgateway-system", "inference-gateway-models")
+        ("v1", "ConfigMap", "agentgateway-system", "inference-gateway-models")
     ]
 
 
@@ -352,7 +349,8 @@ def test_rate_limit_configuration_reloads_in_place(stack):
     for obj in mutated:
         if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "inference-gateway-ratelimit":
             obj["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] = "/elsewhere"
-    assert not RateLimitSimulator(mutated).serves("inference-gateway-ratelimit", "agentgateway-system", 8081)
+    assert RateLimitSimulator(run.objects()).limits("inference-gateway-ratelimit", "agentgateway-system", 8081)
+    assert RateLimitSimulator(mutated).limits("inference-gateway-ratelimit", "agentgateway-system", 8081) is None
 
 
 @pytest.mark.skipif(schema_check.crds_dir() is None, reason="MAAS_CRDS_DIR does not name a folder of CRDs")

@@ -92,16 +92,10 @@ def test_split_routes_pass_the_httproute_schema_and_its_match_cap(three_hundred_
 MODEL_LIST = ("v1", "ConfigMap", "agentgateway-system", "inference-gateway-models")
 
 
-def _objects_by_identity(run):
-    return {
-        (o["apiVersion"], o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in run.objects()
-    } | {(r.type, r.name): r.plain_inputs for r in run.registrations if not r.custom}
-
-
 def test_adding_a_model_changes_no_existing_object():
     twenty = simulator_catalog(20, 2)
-    before = _objects_by_identity(run_program(catalog_config(twenty)))
-    after = _objects_by_identity(run_program(catalog_config(twenty + simulator_catalog(21, 2)[20:])))
+    before = run_program(catalog_config(twenty)).by_identity()
+    after = run_program(catalog_config(twenty + simulator_catalog(21, 2)[20:])).by_identity()
     changed = [key for key in before if before[key] != after.get(key)]
     # No routing policy changes; the one shared object a model edits is the /v1/models list.
     assert changed == [MODEL_LIST]
@@ -115,8 +109,8 @@ def test_adding_a_model_changes_no_existing_object():
 
 def test_removing_a_model_deletes_exactly_its_objects():
     twenty = simulator_catalog(20, 2)
-    before = _objects_by_identity(run_program(catalog_config(twenty)))
-    after = _objects_by_identity(run_program(catalog_config(twenty[:7] + twenty[8:])))
+    before = run_program(catalog_config(twenty)).by_identity()
+    after = run_program(catalog_config(twenty[:7] + twenty[8:])).by_identity()
     removed = set(before) - set(after)
     assert removed and all("model-7" in key[-1] for key in removed)
     assert [key for key in after if before[key] != after[key]] == [MODEL_LIST]
