@@ -16,6 +16,8 @@ pulumi.export("url", service.url)
 pulumi.export("servedNames", service.served_names)
 pulumi.export("pools", service.pools)
 pulumi.export("gpus", service.gpus)
+pulumi.export("gpusAtMin", service.gpus_at_min)
+pulumi.export("gpusAtMax", service.gpus_at_max)
 # Secret: `pulumi stack output apiKeys --show-secrets` hands each consumer its key.
 pulumi.export("apiKeys", service.api_keys)
 pulumi.export("rateLimitConfig", service.rate_limit_config)

@@ -1,5 +1,6 @@
 """Pulumi components that stand up a Model-as-a-Service endpoint from a validated catalog."""
 
+from .autoscaling import ModelAutoscaling, ModelAutoscalingArgs
 from .consumers import ConsumerAccess, ConsumerAccessArgs
 from .inference_gateway import (
     ROUTING_HEADER,
@@ -7,10 +8,13 @@ from .inference_gateway import (
     InferenceGateway,
     InferenceGatewayArgs,
 )
+from .keda import Keda, KedaArgs
 from .model_list import ModelList, ModelListArgs
 from .model_pool import ModelPool, ModelPoolArgs
 from .model_server import ModelServer, ModelServerArgs
 from .model_service import ModelService, ModelServiceArgs
+from .monitoring_stack import MonitoringStack, MonitoringStackArgs
+from .observability import Observability, ObservabilityArgs
 from .rate_limit import RateLimitService, RateLimitServiceArgs
 
 __all__ = [
@@ -20,7 +24,11 @@ __all__ = [
     "GatewayParentRef",
     "InferenceGateway",
     "InferenceGatewayArgs",
+    "Keda",
+    "KedaArgs",
     "ModelList",
+    "ModelAutoscaling",
+    "ModelAutoscalingArgs",
     "ModelListArgs",
     "ModelPool",
     "ModelPoolArgs",
@@ -28,6 +36,10 @@ __all__ = [
     "ModelServerArgs",
     "ModelService",
     "ModelServiceArgs",
+    "MonitoringStack",
+    "MonitoringStackArgs",
+    "Observability",
+    "ObservabilityArgs",
     "RateLimitService",
     "RateLimitServiceArgs",
 ]

@@ -33,6 +33,7 @@ import yaml
 
 from llm_maas.models import Consumer, RateLimit, Versions
 
+from . import metrics
 from .inference_gateway import InferenceGateway
 from .kube import AGENTGATEWAY_POLICY, REFERENCE_GRANT, child, custom_resource, labels, meta
 from .model_list import KEY_MODELS_FIELD, MODEL_LIST_PATH
@@ -53,7 +54,7 @@ ACCESS_EXPRESSION = (
     f"string(json(request.body).model) in apiKey.{MODELS_FIELD}"
 )
 CONSUMER_EXPRESSION = f"apiKey.{CONSUMER_FIELD}"
-METRICS_LABEL = "consumer"
+METRICS_LABEL = metrics.CONSUMER
 
 # One descriptor per budget unit, keyed on the consumer, so request and token counters differ:
 # (agentgateway's unit, descriptor key, the Consumer field holding the per-minute budget).

@@ -94,6 +94,8 @@ class InferenceGateway(pulumi.ComponentResource):
     """The Gateway as a policy's targetRef (policies in the gateway namespace)."""
     crds: list[pulumi.Resource]
     """CRD installs that every custom resource of the stack must wait for."""
+    namespace: pulumi.Output[str]
+    """The gateway namespace, known once it exists."""
 
     def __init__(self, name: str, args: InferenceGatewayArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("maas:index:InferenceGateway", name, None, opts)
@@ -106,6 +108,7 @@ class InferenceGateway(pulumi.ComponentResource):
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata=meta(ns, None, labels("gateway", gw.name)), opts=child(self)
         )
+        self.namespace = namespace.metadata.apply(lambda m: m.name)
         self.crds = self._install_crds(name, args)
 
         control_plane = k8s.helm.v4.Chart(

@@ -35,9 +35,16 @@ AGENTGATEWAY_POLICY = Kind(AGENTGATEWAY_API, "AgentgatewayPolicy")
 AGENTGATEWAY_BACKEND = Kind(AGENTGATEWAY_API, "AgentgatewayBackend")
 AGENTGATEWAY_PARAMETERS = Kind(AGENTGATEWAY_API, "AgentgatewayParameters")
 OPENSHIFT_ROUTE = Kind("route.openshift.io/v1", "Route")
+POD_MONITOR = Kind("monitoring.coreos.com/v1", "PodMonitor")
+SCALED_OBJECT = Kind("keda.sh/v1alpha1", "ScaledObject")
+TRIGGER_AUTHENTICATION = Kind("keda.sh/v1alpha1", "TriggerAuthentication")
 
 # agentgateway labels its data plane pods with their Gateway's name (as Gateway API suggests).
 DATA_PLANE_LABEL = "gateway.networking.k8s.io/gateway-name"
+
+# agentgateway's data plane serves Prometheus /metrics on this named container port, 15020
+# (controller/pkg/deployer, testdata *-out.yaml at v1.4.1).
+DATA_PLANE_METRICS_PORT_NAME = "metrics"
 
 # vLLM and the simulator both listen here; the InferencePool's targetPort.
 MODEL_SERVER_PORT = 8000
@@ -178,17 +185,70 @@ def admit_ingress(
     object_name: str,
     namespace: pulumi.Input[str],
     selected: Mapping[str, str],
-    sources: Sequence[dict],
-    port: int,
+    admitted: Sequence[tuple[Sequence[dict], int]],
 ) -> k8s.networking.v1.NetworkPolicy:
-    """Isolates the selected pods: only `sources` may open TCP connections, and only to `port`."""
+    """Isolates the selected pods: each (sources, port) pair lets those sources open TCP
+    connections to that port, and nothing else gets in."""
     return k8s.networking.v1.NetworkPolicy(
         resource_name,
         metadata=meta(object_name, namespace, labels("network-policy", object_name)),
         spec={
             "podSelector": {"matchLabels": dict(selected)},
             "policyTypes": ["Ingress"],
-            "ingress": [{"from": list(sources), "ports": [{"protocol": "TCP", "port": port}]}],
+            "ingress": [
+                {"from": list(sources), "ports": [{"protocol": "TCP", "port": port}]} for sources, port in admitted
+            ],
         },
         opts=child(parent),
+    )
+
+
+def account_with_role(
+    parent: pulumi.Resource,
+    resource_name: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    object_labels: Mapping[str, str],
+    rules: Sequence[k8s.rbac.v1.PolicyRuleArgs],
+) -> k8s.core.v1.ServiceAccount:
+    """A ServiceAccount granted `rules` in its own namespace (Role and RoleBinding of the same name)."""
+    account = k8s.core.v1.ServiceAccount(resource_name, metadata=meta(name, namespace, object_labels), opts=child(parent))
+    role = k8s.rbac.v1.Role(resource_name, metadata=meta(name, namespace, object_labels), rules=list(rules), opts=child(parent))
+    k8s.rbac.v1.RoleBinding(
+        resource_name,
+        metadata=meta(name, namespace, object_labels),
+        role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=name),
+        subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=name, namespace=namespace)],
+        opts=child(parent, depends_on=[role, account]),
+    )
+    return account
+
+
+def add_on_namespace(parent: pulumi.Resource, resource_name: str, namespace: str, component: str) -> k8s.core.v1.Namespace:
+    return k8s.core.v1.Namespace(
+        resource_name, metadata=meta(namespace, None, labels(component, namespace)), opts=child(parent)
+    )
+
+
+def pinned_chart(
+    parent: pulumi.Resource,
+    resource_name: str,
+    chart: str,
+    version: str,
+    repository: str,
+    namespace: str,
+    values: dict,
+    depends_on: Sequence[pulumi.Resource],
+) -> k8s.helm.v4.Chart:
+    """A cluster add-on from its Helm chart at an exact version. Pulumi renders it (so every object
+    shows in preview, CRDs first) and releases it under the chart's own name."""
+    return k8s.helm.v4.Chart(
+        resource_name,
+        name=chart,
+        chart=chart,
+        version=version,
+        repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=repository),
+        namespace=namespace,
+        values=values,
+        opts=child(parent, depends_on=list(depends_on)),
     )

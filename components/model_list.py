@@ -193,7 +193,7 @@ class ModelList(pulumi.ComponentResource):
                 [*args.crds, route],
             )
         if args.network_policies:
-            admit_ingress(self, f"{name}-ingress", object_name, ns, selector, [data_plane_peer(gw)], LIST_PORT)
+            admit_ingress(self, f"{name}-ingress", object_name, ns, selector, [([data_plane_peer(gw)], LIST_PORT)])
 
         self.service_name = service.metadata.apply(lambda m: m.name)
         self.register_outputs({"service_name": self.service_name})

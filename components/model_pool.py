@@ -20,6 +20,7 @@ from llm_maas.models import Epp, Model
 from .inference_gateway import ROUTING_HEADER, GatewayParentRef
 from .kube import (
     AGENTGATEWAY_BACKEND,
+    account_with_role,
     admit_ingress,
     HTTP_ROUTE,
     INFERENCE_GROUP,
@@ -42,6 +43,9 @@ from .kube import (
 EXT_PROC_PORT = 9002
 HEALTH_PORT = 9003
 METRICS_PORT = 9090
+METRICS_PORT_NAME = "metrics"
+# The pod label naming the pool an EPP picks for.
+EPP_FOR_LABEL = "maas.llm-d.ai/epp-for"
 CONFIG_DIR = "/config"
 CONFIG_FILE = "config.yaml"
 
@@ -54,10 +58,17 @@ MATCHES_PER_ROUTE = 128
 SCORERS = {"queue-scorer": 2, "kv-cache-utilization-scorer": 2, "prefix-cache-scorer": 3}
 
 
-def endpoint_picker_config() -> str:
+# Flow control queues requests in the EPP while the pool is saturated, and while it has no pod at
+# all, which is what lets a pool scale to zero (GAIE v1.5.0 site-src/guides/flow-control.md). It
+# is experimental upstream, so only pools that may scale to zero turn it on.
+FLOW_CONTROL_GATE = "flowControl"
+
+
+def endpoint_picker_config(holds_requests_at_zero: bool = False) -> str:
     config = {
         "apiVersion": f"{INFERENCE_X_GROUP}/v1alpha1",
         "kind": "EndpointPickerConfig",
+        **({"featureGates": [FLOW_CONTROL_GATE]} if holds_requests_at_zero else {}),
         "plugins": [{"type": scorer} for scorer in SCORERS],
         "schedulingProfiles": [
             {
@@ -111,6 +122,8 @@ class ModelPoolArgs:
     platform: str = "kubernetes"
     network_policies: bool = True
     """Admit only the gateway's data plane to servers and EPP, and only this EPP to its servers."""
+    scraper: Optional[dict] = None
+    """NetworkPolicy peer of the Prometheus that scrapes the servers and the EPP (None: not scraped)."""
 
 
 class ModelPool(pulumi.ComponentResource):
@@ -124,25 +137,13 @@ class ModelPool(pulumi.ComponentResource):
         pool = model.pool_name
         epp_name = f"{pool}-epp"
         ns = args.namespace
-        epp_labels = labels("endpoint-picker", epp_name, {"maas.llm-d.ai/epp-for": pool})
+        epp_labels = labels("endpoint-picker", epp_name, {EPP_FOR_LABEL: pool})
         epp_selector = selector_of(epp_labels)
 
-        account = k8s.core.v1.ServiceAccount(f"{name}-epp", metadata=meta(epp_name, ns, epp_labels), opts=child(self))
-        leader_election = args.epp.replicas > 1
-        role = k8s.rbac.v1.Role(
-            f"{name}-epp",
-            metadata=meta(epp_name, ns, epp_labels),
-            rules=self._epp_rules(leader_election),
-            opts=child(self),
+        account = account_with_role(
+            self, f"{name}-epp", epp_name, ns, epp_labels, self._epp_rules(leader_election=args.epp.replicas > 1)
         )
-        k8s.rbac.v1.RoleBinding(
-            f"{name}-epp",
-            metadata=meta(epp_name, ns, epp_labels),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=epp_name),
-            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=epp_name, namespace=ns)],
-            opts=child(self, depends_on=[role, account]),
-        )
-        picker_config = endpoint_picker_config()
+        picker_config = endpoint_picker_config(model.holds_requests_at_zero)
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-epp",
             metadata=meta(epp_name, ns, epp_labels),
@@ -232,15 +233,18 @@ class ModelPool(pulumi.ComponentResource):
         self, name: str, args: ModelPoolArgs, epp_name: str, epp_labels: dict[str, str], epp_selector: dict[str, str]
     ) -> None:
         data_plane = data_plane_peer(args.parent_ref)
-        admitted = [
-            # Model servers: requests from the gateway, metric scrapes from this pool's EPP only.
-            (f"{name}-server-ingress", args.model.server_name, args.model.selector_labels,
-             [data_plane, {"podSelector": {"matchLabels": epp_selector}}], MODEL_SERVER_PORT),
-            # The EPP: ext-proc calls from the gateway only.
-            (f"{name}-epp-ingress", epp_name, epp_selector, [data_plane], EXT_PROC_PORT),
-        ]
-        for resource_name, object_name, selected, sources, port in admitted:
-            admit_ingress(self, resource_name, object_name, args.namespace, selected, sources, port)
+        # Model servers: requests from the gateway, metric reads from this pool's EPP and the
+        # scraper (vLLM serves /metrics on its API port). The EPP: ext-proc calls from the gateway,
+        # and the scraper on its metrics port.
+        scrapers = [args.scraper] if args.scraper is not None else []
+        server_rules = [([data_plane, {"podSelector": {"matchLabels": epp_selector}}, *scrapers], MODEL_SERVER_PORT)]
+        epp_rules = [([data_plane], EXT_PROC_PORT)]
+        if scrapers:
+            epp_rules.append((scrapers, METRICS_PORT))
+        admit_ingress(
+            self, f"{name}-server-ingress", args.model.server_name, args.namespace, args.model.selector_labels, server_rules
+        )
+        admit_ingress(self, f"{name}-epp-ingress", epp_name, args.namespace, epp_selector, epp_rules)
 
     @staticmethod
     def _epp_rules(leader_election: bool) -> list[k8s.rbac.v1.PolicyRuleArgs]:
@@ -287,6 +291,11 @@ class ModelPool(pulumi.ComponentResource):
         leader_election = epp.replicas > 1
         if leader_election:
             cmd_args.append("--ha-enable-leader-election")
+        if args.scraper is not None:
+            # /metrics (plain HTTP on 9090) otherwise wants a token the EPP checks with TokenReviews
+            # (MetricsEndpointAuth, pkg/epp/server/options.go at v1.5.0); here the NetworkPolicy
+            # admits only the scraper to that port instead.
+            cmd_args.append("--metrics-endpoint-auth=false")
 
         def health(service: str, period: int) -> k8s.core.v1.ProbeArgs:
             return k8s.core.v1.ProbeArgs(
@@ -326,7 +335,7 @@ class ModelPool(pulumi.ComponentResource):
                                 ports=[
                                     k8s.core.v1.ContainerPortArgs(name="grpc", container_port=EXT_PROC_PORT),
                                     k8s.core.v1.ContainerPortArgs(name="grpc-health", container_port=HEALTH_PORT),
-                                    k8s.core.v1.ContainerPortArgs(name="metrics", container_port=METRICS_PORT),
+                                    k8s.core.v1.ContainerPortArgs(name=METRICS_PORT_NAME, container_port=METRICS_PORT),
                                 ],
                                 liveness_probe=health("liveness" if leader_election else "inference-extension", 10),
                                 readiness_probe=health("readiness" if leader_election else "inference-extension", 2),

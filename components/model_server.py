@@ -28,6 +28,8 @@ from .kube import (
 )
 
 HF_TOKEN_KEY = "HF_TOKEN"
+# The API port's name; vLLM and the simulator serve /metrics there too.
+SERVER_PORT_NAME = "http"
 CACHE_DIR = "/cache"
 # The EPP reads this label to pick the engine's metric names; the simulator speaks vLLM's.
 ENGINE_LABEL = "inference.networking.k8s.io/engine-type"
@@ -71,7 +73,10 @@ class ModelServer(pulumi.ComponentResource):
                 {"pulumi.com/timeoutSeconds": str(await_seconds)},
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=model.replicas,
+                # An autoscaled Deployment leaves the count to KEDA's HPA: Pulumi applies its objects
+                # server-side, and a field missing from the applied manifest is one Pulumi neither
+                # owns nor resets, so a later `pulumi up` keeps whatever count the HPA set.
+                replicas=None if model.autoscaling else model.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=model.selector_labels),
                 strategy=self._strategy(model),
                 template=k8s.core.v1.PodTemplateSpecArgs(
@@ -93,9 +98,10 @@ class ModelServer(pulumi.ComponentResource):
             ),
             opts=child(self, depends_on=[cache] if cache else None),
         )
-        if model.replicas > 1:
-            # Voluntary disruptions (node drains) take at most one replica at a time. A single
-            # replica gets no budget: it would block every drain of its node forever.
+        if model.max_replicas > 1:
+            # Voluntary disruptions (node drains) take at most one replica at a time, whatever the
+            # autoscaler's count. A model that never has more than one replica gets no budget: it
+            # would block every drain of its node forever.
             one_at_a_time_budget(
                 self, f"{name}-disruption-budget", meta(object_name, args.namespace, object_labels), model.selector_labels
             )
@@ -106,8 +112,15 @@ class ModelServer(pulumi.ComponentResource):
     @staticmethod
     def _strategy(model: Model) -> k8s.apps.v1.DeploymentStrategyArgs:
         """Replace pods without ever dropping below the desired count (maxUnavailable 0), except
-        for a lone GPU replica: its surge pod would wait for GPUs the old pod holds, so it is
-        recreated in place (a short outage instead of a rollout that never finishes)."""
+        on GPUs where no spare one is known to exist: a lone replica's surge pod would wait for
+        the GPUs the old pod holds, so it is recreated in place (a short outage instead of a
+        rollout that never finishes). An autoscaled GPU model may sit at any count, even the
+        cluster's last free GPU, so it replaces one pod at a time without a surge pod."""
+        if model.gpus_per_replica and model.autoscaling:
+            return k8s.apps.v1.DeploymentStrategyArgs(
+                type="RollingUpdate",
+                rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=1, max_surge=0),
+            )
         if model.gpus_per_replica and model.replicas <= 1:
             return k8s.apps.v1.DeploymentStrategyArgs(type="Recreate")
         return surge_rollout()
@@ -197,7 +210,7 @@ class ModelServer(pulumi.ComponentResource):
             command=["vllm", "serve"],
             args=cmd_args,
             env=env,
-            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=MODEL_SERVER_PORT)],
+            ports=[k8s.core.v1.ContainerPortArgs(name=SERVER_PORT_NAME, container_port=MODEL_SERVER_PORT)],
             resources=self._resources(model),
             security_context=hardened_container_security(),
             # Loading weights can take most of an hour; until the startup probe passes, the
@@ -247,7 +260,7 @@ class ModelServer(pulumi.ComponentResource):
             # With these set, responses carry x-inference-pod / x-inference-namespace headers:
             # proof of which pool answered. (The kind guide's `NAMESPACE` is not read.)
             env=downward_env(("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")),
-            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=MODEL_SERVER_PORT)],
+            ports=[k8s.core.v1.ContainerPortArgs(name=SERVER_PORT_NAME, container_port=MODEL_SERVER_PORT)],
             resources=self._resources(model),
             readiness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=5),
             liveness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=10),

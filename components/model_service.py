@@ -11,12 +11,14 @@ import pulumi_kubernetes as k8s
 
 from llm_maas.models import Config
 
+from .autoscaling import ModelAutoscaling, ModelAutoscalingArgs
 from .consumers import ConsumerAccess, ConsumerAccessArgs
 from .inference_gateway import InferenceGateway, InferenceGatewayArgs
 from .kube import child, labels, meta
 from .model_list import ModelList, ModelListArgs
 from .model_pool import ModelPool, ModelPoolArgs
 from .model_server import HF_TOKEN_KEY, ModelServer, ModelServerArgs
+from .observability import Observability, ObservabilityArgs, scraper_peer
 
 HF_TOKEN_SECRET = "hf-token"
 OPEN_GATEWAY_WARNING = (
@@ -36,6 +38,10 @@ class ModelService(pulumi.ComponentResource):
     pools: pulumi.Output[dict[str, list[str]]]
     """Pool name -> the client-facing names it serves."""
     gpus: pulumi.Output[int]
+    """GPUs at the configured replica counts (an autoscaled model at its `replicas`, else its minimum)."""
+    gpus_at_min: pulumi.Output[int]
+    gpus_at_max: pulumi.Output[int]
+    """GPUs with every autoscaled model at its maximum: what the catalog may ever ask for."""
     api_keys: pulumi.Output[dict[str, str]]
     """Consumer -> API key, a Pulumi secret (empty when the gateway is open)."""
     rate_limit_config: pulumi.Output[str]
@@ -118,6 +124,35 @@ class ModelService(pulumi.ComponentResource):
                     crds=self.gateway.crds,
                     platform=config.platform,
                     network_policies=config.network_policies,
+                    scraper=scraper_peer(config.monitoring),
+                ),
+                opts=child(self),
+            )
+        if config.monitoring.enabled:
+            Observability(
+                f"{name}-observability",
+                ObservabilityArgs(
+                    monitoring=config.monitoring,
+                    versions=config.versions,
+                    namespace=config.namespace,
+                    model_namespace=model_namespace,
+                    gateway=self.gateway.parent_ref,
+                    gateway_namespace=self.gateway.namespace,
+                    consumers=bool(config.consumers),
+                    keda_namespace=config.autoscaling.namespace,
+                ),
+                opts=child(self),
+            )
+        autoscaled = [model for model in config.models if model.autoscaling]
+        if autoscaled:
+            ModelAutoscaling(
+                f"{name}-autoscaling",
+                ModelAutoscalingArgs(
+                    models=autoscaled,
+                    namespace=config.namespace,
+                    model_namespace=model_namespace,
+                    autoscaling=config.autoscaling,
+                    versions=config.versions,
                 ),
                 opts=child(self),
             )
@@ -126,12 +161,16 @@ class ModelService(pulumi.ComponentResource):
         self.served_names = self.gateway.served_names
         self.pools = pulumi.Output.from_input({m.pool_name: m.served_names for m in config.models})
         self.gpus = pulumi.Output.from_input(config.total_gpus)
+        self.gpus_at_min = pulumi.Output.from_input(config.gpus_at_min)
+        self.gpus_at_max = pulumi.Output.from_input(config.gpus_at_max)
         self.register_outputs(
             {
                 "url": self.url,
                 "served_names": self.served_names,
                 "pools": self.pools,
                 "gpus": self.gpus,
+                "gpus_at_min": self.gpus_at_min,
+                "gpus_at_max": self.gpus_at_max,
                 "api_keys": self.api_keys,
                 "rate_limit_config": self.rate_limit_config,
             }

@@ -131,7 +131,7 @@ class RateLimitService(pulumi.ComponentResource):
             )
         if args.network_policies:
             admit_ingress(
-                self, f"{name}-ingress", service_name, ns, service_selector, [data_plane_peer(args.gateway)], GRPC_PORT
+                self, f"{name}-ingress", service_name, ns, service_selector, [([data_plane_peer(args.gateway)], GRPC_PORT)]
             )
             admit_ingress(
                 self,
@@ -139,8 +139,7 @@ class RateLimitService(pulumi.ComponentResource):
                 redis_name,
                 ns,
                 redis_selector,
-                [{"podSelector": {"matchLabels": service_selector}}],
-                REDIS_PORT,
+                [([{"podSelector": {"matchLabels": service_selector}}], REDIS_PORT)],
             )
 
         self.backend_ref = {"name": service_name, "namespace": ns, "port": GRPC_PORT}

@@ -4,10 +4,15 @@ from .consumers import Consumer, RateLimit, RateLimitService
 from .config import Adapter, Config, Epp, Gateway, Model, Resources, Route, Toleration, Versions
 from .errors import ConfigError, Violation
 from .loader import load_config, load_stack_config, read_stack_files
+from .scaling import Autoscaling, ModelAutoscaling, Monitoring, Scraper
 from .names import POOL_LABEL, derive_pool_name, pool_selector
 
 __all__ = [
     "Adapter",
+    "Autoscaling",
+    "ModelAutoscaling",
+    "Monitoring",
+    "Scraper",
     "Config",
     "Consumer",
     "ConfigError",

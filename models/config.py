@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PositiveInt, SecretStr, field_validator, model_validator
 
 from .consumers import Consumer, RateLimit, check_consumers
 from .errors import ConfigError, Violation, dotted_path
+from .scaling import Autoscaling, ModelAutoscaling, Monitoring, check_scaling, resolve_scaling
 from .names import DNS1035_RULE, POOL_NAME_MAX, derive_pool_name, is_dns1035_label, pool_selector
 from .types import ClientName, DNS1123Label, Hostname, Image, PoolName, Quantity, Release, ResourceName, StrictModel
 
@@ -54,6 +55,30 @@ class Versions(StrictModel):
     redis_image: Image = Field(
         "redis:7.4.3-alpine", description="Redis holding the rate-limit counters (UID 999, no persistence)."
     )
+    kube_prometheus_stack: str = Field(
+        # The newest chart that ships prometheus-operator v0.93.0, whose CRDs the tests validate against.
+        "88.3.0",
+        pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$",
+        description="kube-prometheus-stack chart installed by monitoring.install (prometheus-operator v0.93.0).",
+    )
+    prometheus_operator: Release = Field(
+        "v0.93.0",
+        description="prometheus-operator release whose CRDs kubePrometheusStack installs (charts 88.0.0-88.3.0 "
+        "ship v0.93.0); the schema tests and `make crds` read the CRDs of this release.",
+    )
+    prometheus_charts: str = Field(
+        "https://prometheus-community.github.io/helm-charts",
+        pattern=r"^(oci|https)://\S+$",
+        description="Helm repository of kube-prometheus-stack (set a mirror here).",
+    )
+    keda: str = Field(
+        "2.20.2", pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$", description="KEDA chart (and app) version installed by autoscaling.install."
+    )
+    keda_charts: str = Field(
+        "https://kedacore.github.io/charts",
+        pattern=r"^(oci|https)://\S+$",
+        description="Helm repository of the KEDA chart (set a mirror here).",
+    )
 
     @property
     def gateway_api_crds_url(self) -> str:
@@ -67,6 +92,21 @@ class Versions(StrictModel):
         return (
             "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/"
             f"{self.inference_extension}/manifests.yaml"
+        )
+
+    @property
+    def keda_release(self) -> str:
+        return f"v{self.keda}"
+
+    @property
+    def keda_crds_url(self) -> str:
+        return f"https://github.com/kedacore/keda/releases/download/{self.keda_release}/keda-{self.keda}-crds.yaml"
+
+    @property
+    def prometheus_operator_crds_url(self) -> str:
+        return (
+            "https://github.com/prometheus-operator/prometheus-operator/releases/download/"
+            f"{self.prometheus_operator}/stripped-down-crds.yaml"
         )
 
     def agentgateway_chart(self, chart: str) -> str:
@@ -143,6 +183,11 @@ class Model(StrictModel):
         description="How long a model may take to load before the pod is restarted and `pulumi up` gives up.",
     )
     pool: Optional[PoolName] = Field(None, description="InferencePool name; derived from `name` when unset.")
+    autoscaling: Optional[ModelAutoscaling] = Field(
+        None,
+        description="Scale the servers on the pool's queue depth: {minReplicas, maxReplicas, queueDepth} "
+        "(needs maas:monitoring.enabled and a metrics source, see maas:autoscaling).",
+    )
 
     @field_validator("adapters", mode="before")
     @classmethod
@@ -167,6 +212,19 @@ class Model(StrictModel):
     @property
     def selector_labels(self) -> dict[str, str]:
         return pool_selector(self.pool_name)
+
+    @property
+    def min_replicas(self) -> int:
+        return self.autoscaling.min_replicas if self.autoscaling else self.replicas
+
+    @property
+    def max_replicas(self) -> int:
+        return self.autoscaling.max_replicas if self.autoscaling else self.replicas
+
+    @property
+    def holds_requests_at_zero(self) -> bool:
+        """The pool may have no pod at all, so its endpoint picker must queue requests meanwhile."""
+        return self.min_replicas == 0
 
     @property
     def gpus_per_replica(self) -> int:
@@ -267,12 +325,30 @@ class Config(StrictModel):
         "stack) or service {name, namespace, port}; failureMode FailOpen | FailClosed; domain; replicas.",
     )
 
+    monitoring: Monitoring = Field(
+        default_factory=Monitoring,
+        description="Scraping and dashboards: enabled (PodMonitors), install (kube-prometheus-stack on kind), "
+        "dashboards, namespace, scraper {namespace, podLabels}, podMonitorLabels, scrapeInterval.",
+    )
+    autoscaling: Autoscaling = Field(
+        default_factory=Autoscaling,
+        description="KEDA for models with `autoscaling`: install (pinned chart on kind), namespace, "
+        "prometheusUrl, bearerToken.",
+    )
+    gpu_budget: Optional[PositiveInt] = Field(
+        None, description="Most GPUs the catalog may ever ask for (every model at its maximum replicas)."
+    )
+
     @model_validator(mode="after")
     def _resolve_and_check(self) -> "Config":
         violations: list[Violation] = []
         self._resolve_platform_defaults(violations)
         name_owner = self._check_models(violations)
         violations += check_consumers(self.consumers, self.rate_limit, name_owner)
+        resolve_scaling(self.monitoring, self.autoscaling, self.platform)
+        violations += check_scaling(
+            self.models, self.monitoring, self.autoscaling, self.platform, self.versions.epp_image, self.gpu_budget
+        )
         if self.namespace == self.gateway.namespace:
             violations.append(
                 Violation(
@@ -283,6 +359,9 @@ class Config(StrictModel):
             )
         if violations:
             raise ConfigError(violations)
+        for model in self.models:
+            if model.autoscaling and "replicas" not in model.model_fields_set:
+                model.replicas = model.autoscaling.min_replicas
         return self
 
     def _resolve_platform_defaults(self, violations: list[Violation]) -> None:
@@ -348,11 +427,11 @@ class Config(StrictModel):
                     Violation(at + ("tensorParallel",), model.tensor_parallel,
                               "simulators use no GPUs; allowed: 1 (or set server: vllm)")
                 )
-            if model.cache_storage_class and model.cache_access_mode == "ReadWriteOnce" and model.replicas > 1:
+            if model.cache_storage_class and model.cache_access_mode == "ReadWriteOnce" and model.max_replicas > 1:
                 violations.append(
                     Violation(at + ("cacheAccessMode",), model.cache_access_mode,
-                              f"{model.replicas} replicas cannot share a ReadWriteOnce volume; "
-                              "allowed: ReadWriteMany (or replicas: 1)")
+                              f"up to {model.max_replicas} replicas cannot share a ReadWriteOnce volume; "
+                              "allowed: ReadWriteMany (or at most 1 replica)")
                 )
             if model.server == "vllm":
                 for i, adapter in enumerate(model.adapters):
@@ -370,4 +449,13 @@ class Config(StrictModel):
 
     @property
     def total_gpus(self) -> int:
+        """GPUs at the configured replica counts (an autoscaled model's `replicas`, or its minimum)."""
         return sum(model.replicas * model.gpus_per_replica for model in self.models)
+
+    @property
+    def gpus_at_min(self) -> int:
+        return sum(model.min_replicas * model.gpus_per_replica for model in self.models)
+
+    @property
+    def gpus_at_max(self) -> int:
+        return sum(model.max_replicas * model.gpus_per_replica for model in self.models)

@@ -69,6 +69,8 @@ def download(versions: Versions, out: Path, session: Any = None) -> list[Path]:
         ("gateway-api", versions.gateway_api, _bundle(versions.gateway_api_crds_url)),
         ("gaie", versions.inference_extension, _bundle(versions.inference_extension_crds_url)),
         ("agentgateway", versions.agentgateway, _agentgateway(versions.agentgateway)),
+        ("keda", versions.keda_release, _bundle(versions.keda_crds_url)),
+        ("prometheus-operator", versions.prometheus_operator, _bundle(versions.prometheus_operator_crds_url)),
     ]
     written = []
     for source, version, fetch in plan:

@@ -3,8 +3,8 @@
 Pulumi.yaml is not a second source of truth: it is generated from `Config` (run
 `python -m llm_maas.models.schema`) and a test fails when the two drift apart.
 A key Pulumi.yaml declares without a default is required by the CLI, so only `models` goes
-without one; `hfToken` is optional and secret, which Pulumi.yaml cannot express, so it is
-documented in the README instead.
+without one; `hfToken` (optional and secret) and `gpuBudget` (optional, no default) are keys
+Pulumi.yaml cannot express, so they are documented in the README instead.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from .config import Config
 from .errors import CONFIG_NAMESPACE
 
-UNDECLARED = ("hfToken",)
+UNDECLARED = ("hfToken", "gpuBudget")
 
 
 def _pulumi_type(annotation: Any) -> dict[str, Any]:

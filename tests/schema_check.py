@@ -35,7 +35,13 @@ KUBERNETES_VERSIONS = ("1.32.0", kubernetes_validate.latest_version())
 NO_SCHEMA_HERE = {("route.openshift.io/v1", "Route")}
 
 # Where each CRD source's files live under MAAS_CRDS_DIR, keyed by the Versions field that pins it.
-CRD_SOURCES = {"gateway-api": "gateway_api", "gaie": "inference_extension", "agentgateway": "agentgateway"}
+CRD_SOURCES = {
+    "gateway-api": "gateway_api",
+    "gaie": "inference_extension",
+    "agentgateway": "agentgateway",
+    "keda": "keda_release",
+    "prometheus-operator": "prometheus_operator",
+}
 
 # libyaml when present: the agentgateway CRDs are megabytes of YAML.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

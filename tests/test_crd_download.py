@@ -57,6 +57,8 @@ def pages_for(versions):
         versions.inference_extension_crds_url: crd("inference.networking.k8s.io", "InferencePool", "inferencepools"),
         listing: json.dumps([{"name": "agentgateway.dev_agentgatewaypolicies.yaml", "download_url": "https://raw/policies"}]),
         "https://raw/policies": crd("agentgateway.dev", "AgentgatewayPolicy", "agentgatewaypolicies"),
+        versions.keda_crds_url: crd("keda.sh", "ScaledObject", "scaledobjects"),
+        versions.prometheus_operator_crds_url: crd("monitoring.coreos.com", "PodMonitor", "podmonitors"),
     }
 
 
@@ -69,6 +71,8 @@ def test_download_writes_the_layout_the_schema_tests_read(tmp_path):
         "gaie/v1.5.0/inference.networking.k8s.io_inferencepools.yaml",
         "gateway-api/v1.6.1/gateway.networking.k8s.io_gateways.yaml",
         "gateway-api/v1.6.1/gateway.networking.k8s.io_httproutes.yaml",
+        "keda/v2.20.2/keda.sh_scaledobjects.yaml",
+        "prometheus-operator/v0.93.0/monitoring.coreos.com_podmonitors.yaml",
     ]
     catalog = schema_check.CrdCatalog(tmp_path, dict(schema_check.crd_pins(versions)))
     assert set(catalog.schemas) == {
@@ -76,16 +80,22 @@ def test_download_writes_the_layout_the_schema_tests_read(tmp_path):
         ("gateway.networking.k8s.io/v1", "Gateway"),
         ("inference.networking.k8s.io/v1", "InferencePool"),
         ("agentgateway.dev/v1", "AgentgatewayPolicy"),
+        ("keda.sh/v1", "ScaledObject"),
+        ("monitoring.coreos.com/v1", "PodMonitor"),
     }
 
 
 def test_download_follows_the_pinned_versions(tmp_path):
-    versions = Versions(gatewayApi="v1.5.1", inferenceExtension="v1.6.0", agentgateway="v1.5.0")
+    versions = Versions(
+        gatewayApi="v1.5.1", inferenceExtension="v1.6.0", agentgateway="v1.5.0", keda="2.19.0", prometheusOperator="v0.92.0"
+    )
     session = FakeSession(pages_for(versions))
     download(versions, tmp_path, session)
     assert any("/v1.5.1/standard-install.yaml" in url for url in session.requested)
     assert any("/v1.6.0/manifests.yaml" in url for url in session.requested)
     assert any("ref=v1.5.0" in url for url in session.requested)
+    assert any("/v2.19.0/keda-2.19.0-crds.yaml" in url for url in session.requested)
+    assert any("/v0.92.0/stripped-down-crds.yaml" in url for url in session.requested)
 
 
 def test_a_failed_fetch_names_the_url_and_writes_nothing(tmp_path):

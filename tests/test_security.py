@@ -7,7 +7,7 @@ import pytest
 from catalogs import catalog_config
 from conftest import key_for_every_model
 from gateway_sim import GatewaySimulator
-from harness import record, run_program, run_stack, stack_config
+from harness import run_program, run_stack, stack_config
 from netpol import Pod, ingress_allowed
 
 DATA_PLANE = Pod("agentgateway-system", {"gateway.networking.k8s.io/gateway-name": "inference-gateway"})
@@ -89,20 +89,19 @@ def _pdbs(run):
 
 def test_a_lone_gpu_replica_is_recreated_instead_of_waiting_for_a_spare_gpu(stack_runs):
     run = stack_runs["prod"]
-    assert _server(run, "qwen3-06b-server")["spec"]["strategy"] == {"type": "Recreate"}
-    assert _pdbs(run) == {}  # a one-pod budget would block node drains forever
+    assert _server(run, "tinyllama-11b-server")["spec"]["strategy"] == {"type": "Recreate"}
+    assert "tinyllama-11b-server" not in _pdbs(run)  # a one-pod budget would block node drains forever
 
 
 def test_replicated_models_keep_serving_through_updates_and_drains():
     models = json.loads(stack_config("prod")["maas:models"])
-    models[0]["replicas"] = 3
+    models[1]["replicas"] = 2
     run = run_stack("prod", overrides={"maas:models": models})
-    strategy = _server(run, "qwen3-06b-server")["spec"]["strategy"]
+    strategy = _server(run, "tinyllama-11b-server")["spec"]["strategy"]
     assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
-    budget = _pdbs(run)["qwen3-06b-server"]
+    budget = _pdbs(run)["tinyllama-11b-server"]
     assert budget["spec"]["maxUnavailable"] == 1
-    assert budget["spec"]["selector"]["matchLabels"] == _server(run, "qwen3-06b-server")["spec"]["selector"]["matchLabels"]
-    assert _server(run, "tinyllama-11b-server")["spec"]["strategy"] == {"type": "Recreate"}
+    assert budget["spec"]["selector"]["matchLabels"] == _server(run, "tinyllama-11b-server")["spec"]["selector"]["matchLabels"]
 
 
 def test_simulators_roll_without_downtime(stack_runs):

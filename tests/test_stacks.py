@@ -68,19 +68,25 @@ def test_requests_for_no_served_model_get_an_openai_style_404(stack, body, heade
     assert error["code"] == MODEL_NOT_FOUND and error["type"] == "invalid_request_error"
 
 
-def test_gpu_requests_add_up_to_replicas_times_tensor_parallel(stack):
+def test_gpu_outputs_add_up_what_the_deployments_and_autoscalers_request(stack):
+    """`gpus`, `gpusAtMin` and `gpusAtMax` are what the server pods request, at the fixed replica
+    counts or at the bounds of each model's ScaledObject."""
     name, run = stack
-    config = _config(name)
-    expected = sum(m.replicas * m.tensor_parallel for m in config.models if m.server == "vllm")
-    requested = 0
+    scaled = {o["spec"]["scaleTargetRef"]["name"]: o["spec"] for o in run.objects("ScaledObject")}
+    at_min = at_max = 0
     for deployment in run.objects("Deployment"):
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             resources = container.get("resources", {})
             gpus = int(resources.get("requests", {}).get("nvidia.com/gpu", 0))
             assert gpus == int(resources.get("limits", {}).get("nvidia.com/gpu", 0))
-            requested += deployment["spec"]["replicas"] * gpus
-    assert requested == expected == run.outputs["gpus"]
-    assert (name == "prod") == (expected > 0)
+            bounds = scaled.get(deployment["metadata"]["name"])
+            assert (bounds is None) == ("replicas" in deployment["spec"])
+            low, high = (bounds["minReplicaCount"], bounds["maxReplicaCount"]) if bounds else (deployment["spec"]["replicas"],) * 2
+            at_min, at_max = at_min + low * gpus, at_max + high * gpus
+    assert (run.outputs["gpusAtMin"], run.outputs["gpusAtMax"]) == (at_min, at_max)
+    # No model sets replicas beside its autoscaling, so the configured count is the minimum.
+    assert run.outputs["gpus"] == at_min
+    assert (name == "prod") == (at_max > at_min > 0)
 
 
 CRD_INSTALLS = {
@@ -165,7 +171,7 @@ def test_pool_selectors_derive_from_the_pool_name_only():
     base = run_stack("dev")
     changed_models = json.loads(stack_config("dev")["maas:models"])
     for model in changed_models:
-        model.update(replicas=5, image="ghcr.io/llm-d/llm-d-inference-sim:v0.10.0", extraArgs=["--mode", "echo"])
+        model.update(replicas=2, image="ghcr.io/llm-d/llm-d-inference-sim:v0.10.0", extraArgs=["--mode", "echo"])
     changed = run_stack("dev", overrides={"maas:models": changed_models})
 
     def selectors(run):

@@ -1,0 +1,146 @@
+"""ModelAutoscaling: a KEDA ScaledObject per autoscaled model, scaling its server Deployment on the
+pool's queue depth, with KEDA itself when the stack installs it.
+
+The trigger is the requests waiting in the pool's model servers, summed over the pool
+(`vllm:num_requests_waiting`, as vLLM production-stack scales), as an AverageValue: the HPA
+keeps about `queueDepth` waiting requests per replica. A pool that may scale to zero has no
+server to report a queue, so its endpoint picker's flow-control queue (the requests it holds
+until a pod is ready) is a second trigger that wakes it, as llm-d's keda-epp guide does.
+
+KEDA's prometheus scaler (pkg/scalers/prometheus_scaler.go at v2.20.2) treats an empty result
+as 0 (`ignoreNullValues` defaults to true), which is right for a pool with no pods yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from llm_maas.models import Autoscaling, Model, Versions
+
+from . import metrics
+from .keda import Keda, KedaArgs
+from .kube import SCALED_OBJECT, TRIGGER_AUTHENTICATION, account_with_role, child, custom_resource, labels, meta
+
+METRICS_READER = "maas-metrics-reader"
+POLLING_SECONDS = 15
+# GPU pods take minutes to start and hold expensive capacity: shrink slowly, one pod a minute,
+# after five quiet minutes (also how long a pool that may idle at zero stays up).
+SCALE_DOWN_WINDOW_SECONDS = 300
+
+
+@dataclass
+class ModelAutoscalingArgs:
+    models: Sequence[Model]
+    """The autoscaled models."""
+    namespace: str
+    """The model namespace (plain, for queries)."""
+    model_namespace: pulumi.Input[str]
+    autoscaling: Autoscaling
+    versions: Versions
+
+
+class ModelAutoscaling(pulumi.ComponentResource):
+    scaled_objects: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: ModelAutoscalingArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("maas:index:ModelAutoscaling", name, None, opts)
+        settings = args.autoscaling
+        crds: list[pulumi.Resource] = []
+        if settings.install:
+            crds.append(Keda(f"{name}-keda", KedaArgs(autoscaling=settings, versions=args.versions), opts=child(self)).chart)
+        authentication = self._bearer_token(name, args, crds) if settings.bearer_token else None
+        names = []
+        for model in args.models:
+            assert model.autoscaling is not None
+            scaled = model.autoscaling
+            triggers = [self._trigger("queue", metrics.pool_queue(args.namespace, model.pool_name), scaled.queue_depth,
+                                      args, authentication)]  # fmt: skip
+            if model.holds_requests_at_zero:
+                triggers.append(
+                    self._trigger("held", metrics.pool_held_requests(args.namespace, model.pool_name),
+                                  scaled.queue_depth, args, authentication)  # fmt: skip
+                )
+            custom_resource(
+                self,
+                f"{name}-{model.pool_name}",
+                SCALED_OBJECT,
+                meta(model.server_name, args.model_namespace, labels("autoscaling", model.server_name)),
+                {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": model.server_name},
+                    "minReplicaCount": scaled.min_replicas,
+                    "maxReplicaCount": scaled.max_replicas,
+                    "pollingInterval": POLLING_SECONDS,
+                    "cooldownPeriod": SCALE_DOWN_WINDOW_SECONDS,
+                    "advanced": {
+                        "horizontalPodAutoscalerConfig": {
+                            "behavior": {
+                                "scaleDown": {
+                                    "stabilizationWindowSeconds": SCALE_DOWN_WINDOW_SECONDS,
+                                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+                                }
+                            }
+                        }
+                    },
+                    "triggers": triggers,
+                },
+                crds,
+            )
+            names.append(model.server_name)
+        self.scaled_objects = pulumi.Output.from_input(names)
+        self.register_outputs({"scaled_objects": self.scaled_objects})
+
+    @staticmethod
+    def _trigger(
+        trigger: str, query: str, threshold: int, args: ModelAutoscalingArgs, authentication: Optional[str]
+    ) -> dict:
+        metadata = {"serverAddress": args.autoscaling.prometheus_url, "query": query, "threshold": str(threshold)}
+        spec: dict = {"type": "prometheus", "name": trigger, "metricType": "AverageValue", "metadata": metadata}
+        if authentication:
+            # A namespaced querier (OpenShift's thanos-querier on 9092) answers only for `namespace`.
+            metadata.update({"authModes": "bearer", "namespace": args.namespace})
+            spec["authenticationRef"] = {"name": authentication}
+        return spec
+
+    def _bearer_token(self, name: str, args: ModelAutoscalingArgs, crds: list[pulumi.Resource]) -> str:
+        """A ServiceAccount whose token may read this namespace's metrics, and the
+        TriggerAuthentication that hands it (and the cluster CA) to the prometheus scaler; the
+        rules are those the OpenShift Custom Metrics Autoscaler docs grant for thanos-querier."""
+        ns = args.model_namespace
+        object_labels = labels("autoscaling", METRICS_READER)
+        account = account_with_role(
+            self,
+            f"{name}-metrics-reader",
+            METRICS_READER,
+            ns,
+            object_labels,
+            [
+                k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["pods"], verbs=["get"]),
+                k8s.rbac.v1.PolicyRuleArgs(api_groups=["metrics.k8s.io"], resources=["pods"], verbs=["get", "list", "watch"]),
+            ],
+        )
+        token = k8s.core.v1.Secret(
+            f"{name}-metrics-reader-token",
+            metadata=meta(
+                METRICS_READER, ns, object_labels, {"kubernetes.io/service-account.name": METRICS_READER}
+            ),
+            type="kubernetes.io/service-account-token",
+            opts=child(self, depends_on=[account]),
+        )
+        custom_resource(
+            self,
+            f"{name}-prometheus-auth",
+            TRIGGER_AUTHENTICATION,
+            meta(METRICS_READER, ns, object_labels),
+            {
+                "secretTargetRef": [
+                    {"parameter": "bearerToken", "name": METRICS_READER, "key": "token"},
+                    {"parameter": "ca", "name": METRICS_READER, "key": "ca.crt"},
+                ]
+            },
+            [*crds, token],
+        )
+        return METRICS_READER

@@ -1,0 +1,200 @@
+"""What the stack scrapes and shows (`maas:monitoring`), how models scale (`maas:autoscaling` and
+each model's `autoscaling`), and how many GPUs the catalog may ever ask for (`maas:gpuBudget`)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Optional, Sequence
+
+from pydantic import Field, PositiveInt
+
+from .errors import Violation
+from .types import DNS1123Label, StrictModel
+
+if TYPE_CHECKING:
+    from .config import Model
+
+# Where OpenShift's user-workload Prometheus runs, and the querier that serves its metrics per
+# namespace; the Custom Metrics Autoscaler docs require this address, bearer auth and the
+# `namespace` parameter (openshift-docs nodes-cma-autoscaling-custom-prometheus-config).
+OPENSHIFT_SCRAPER_NAMESPACE = "openshift-user-workload-monitoring"
+OPENSHIFT_THANOS_QUERIER = "https://thanos-querier.openshift-monitoring.svc.cluster.local:9092"
+# kube-prometheus-stack's fullname when the stack installs it; its Prometheus Service is
+# `<fullname>-prometheus` on 9090 (templates/prometheus/service.yaml at chart 88.3.0).
+INSTALLED_STACK_NAME = "maas-monitoring"
+
+# The upstream endpoint picker holds requests while a pool has no ready pod once its flow-control
+# layer is on (GAIE v1.5.0 site-src/guides/flow-control.md; the utilization detector reports a
+# pool without candidates as saturated, pkg/epp/flowcontrol/.../utilization/detector.go).
+FLOW_CONTROL_EPP = re.compile(r"^registry\.k8s\.io/gateway-api-inference-extension/epp:v(\d+)\.(\d+)\.\d+")
+FLOW_CONTROL_SINCE = (1, 5)
+
+
+class Scraper(StrictModel):
+    """The Prometheus pods the NetworkPolicies let in to the metrics ports."""
+
+    namespace: Optional[DNS1123Label] = Field(
+        None,
+        description="Namespace of the Prometheus that scrapes the pods; defaults to monitoring.namespace, "
+        f"or {OPENSHIFT_SCRAPER_NAMESPACE} on OpenShift.",
+    )
+    pod_labels: dict[str, str] = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "prometheus"},
+        min_length=1,
+        description="Labels of the Prometheus pods (prometheus-operator sets app.kubernetes.io/name: prometheus).",
+    )
+
+
+class Monitoring(StrictModel):
+    enabled: bool = Field(
+        False,
+        description="PodMonitors (monitoring.coreos.com/v1) for model servers, endpoint pickers and the "
+        "gateway data plane, and NetworkPolicies that let the scraper reach exactly those ports.",
+    )
+    install: bool = Field(
+        False,
+        description="Install prometheus-operator, Prometheus and Grafana (kube-prometheus-stack) in `namespace`; "
+        "false: use the cluster's own (OpenShift: user-workload monitoring).",
+    )
+    dashboards: bool = Field(
+        True, description='Grafana dashboards as ConfigMaps labelled grafana_dashboard: "1" (with enabled).'
+    )
+    namespace: DNS1123Label = Field("monitoring", description="Namespace of the installed monitoring stack.")
+    scraper: Scraper = Field(default_factory=Scraper, description="The Prometheus pods: {namespace, podLabels}.")
+    pod_monitor_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels your Prometheus's podMonitorSelector requires (e.g. release: prometheus).",
+    )
+    scrape_interval: str = Field("15s", pattern=r"^[1-9][0-9]*s$", description="Scrape interval, e.g. 15s.")
+
+
+class Autoscaling(StrictModel):
+    install: bool = Field(
+        False,
+        description="Install KEDA from its pinned chart in `namespace`; false: the cluster already runs KEDA "
+        "(OpenShift: the Custom Metrics Autoscaler operator).",
+    )
+    namespace: DNS1123Label = Field("keda", description="Namespace of the installed KEDA.")
+    prometheus_url: Optional[str] = Field(
+        None,
+        pattern=r"^https?://\S+$",
+        description="Prometheus HTTP API KEDA queries. Default: the installed monitoring stack's Prometheus, "
+        f"or {OPENSHIFT_THANOS_QUERIER} on OpenShift.",
+    )
+    bearer_token: Optional[bool] = Field(
+        None,
+        description="Authenticate to prometheusUrl with a ServiceAccount token that may read the model "
+        "namespace's metrics (OpenShift's querier requires it). Default: true on OpenShift.",
+    )
+
+
+class ModelAutoscaling(StrictModel):
+    min_replicas: int = Field(
+        1, ge=0, le=64, description="Fewest replicas; 0 lets an idle model release its GPUs (the EPP holds requests)."
+    )
+    max_replicas: int = Field(ge=1, le=64, description="Most replicas the autoscaler may run.")
+    queue_depth: PositiveInt = Field(
+        4, description="Waiting requests per replica the autoscaler aims for; more adds replicas."
+    )
+
+
+def flow_control_epp(image: str) -> bool:
+    match = FLOW_CONTROL_EPP.match(image)
+    return bool(match) and (int(match.group(1)), int(match.group(2))) >= FLOW_CONTROL_SINCE
+
+
+def resolve_scaling(monitoring: Monitoring, autoscaling: Autoscaling, platform: str) -> None:
+    """Fills the defaults that depend on the platform and on what the stack installs."""
+    openshift = platform == "openshift"
+    if monitoring.scraper.namespace is None:
+        monitoring.scraper.namespace = OPENSHIFT_SCRAPER_NAMESPACE if openshift else monitoring.namespace
+    if autoscaling.prometheus_url is None:
+        if openshift:
+            autoscaling.prometheus_url = OPENSHIFT_THANOS_QUERIER
+        elif monitoring.install:
+            autoscaling.prometheus_url = (
+                f"http://{INSTALLED_STACK_NAME}-prometheus.{monitoring.namespace}.svc.cluster.local:9090"
+            )
+    if autoscaling.bearer_token is None:
+        autoscaling.bearer_token = openshift
+
+
+def check_scaling(
+    models: Sequence["Model"],
+    monitoring: Monitoring,
+    autoscaling: Autoscaling,
+    platform: str,
+    epp_image: str,
+    gpu_budget: Optional[int],
+) -> list[Violation]:
+    """Rules that span the catalog, monitoring, autoscaling and the GPU budget."""
+    violations: list[Violation] = []
+    openshift = platform == "openshift"
+    if monitoring.install and not monitoring.enabled:
+        violations.append(
+            Violation(("monitoring", "install"), True,
+                      "the installed Prometheus would have nothing of this stack to scrape; set enabled: true too")
+        )
+    for key, section, owner in (("monitoring", monitoring, "user-workload monitoring"),
+                                ("autoscaling", autoscaling, "the Custom Metrics Autoscaler operator")):
+        if openshift and section.install:
+            violations.append(
+                Violation((key, "install"), True, f"OpenShift provides this through {owner}; allowed here: false")
+            )
+    scaled = [(index, model) for index, model in enumerate(models) if model.autoscaling]
+    for index, model in scaled:
+        violations += _check_model_range(index, model, epp_image)
+    if scaled:
+        where = ", ".join(f"models[{index}]" for index, _ in scaled[:5]) + (" ..." if len(scaled) > 5 else "")
+        if not monitoring.enabled:
+            violations.append(
+                Violation(("monitoring", "enabled"), False,
+                          f"{where} autoscale on the queue metrics that maas:monitoring scrapes and labels; "
+                          "set enabled: true")
+            )
+        if autoscaling.prometheus_url is None:
+            violations.append(
+                Violation(("autoscaling", "prometheusUrl"), None,
+                          f"{where} autoscale but KEDA has no metrics source: set prometheusUrl to your "
+                          "Prometheus, or monitoring.install: true to run one in the stack")
+            )
+    if gpu_budget is not None:
+        peak = sum(model.max_replicas * model.gpus_per_replica for model in models)
+        if peak > gpu_budget:
+            hungry = sorted(
+                ((model.max_replicas * model.gpus_per_replica, model.name) for model in models if model.gpus_per_replica),
+                reverse=True,
+            )
+            listed = ", ".join(f"{name} {gpus}" for gpus, name in hungry)
+            violations.append(
+                Violation(("gpuBudget",), gpu_budget,
+                          f"the catalog may ask for {peak} GPUs at its maximum replica counts ({listed}); "
+                          "raise gpuBudget or lower maxReplicas, replicas or tensorParallel")
+            )
+    return violations
+
+
+def _check_model_range(index: int, model: "Model", epp_image: str) -> list[Violation]:
+    violations: list[Violation] = []
+    at: tuple[str | int, ...] = ("models", index, "autoscaling")
+    scaling = model.autoscaling
+    assert scaling is not None
+    if scaling.min_replicas > scaling.max_replicas:
+        violations.append(
+            Violation(at + ("minReplicas",), scaling.min_replicas,
+                      f"exceeds maxReplicas ({scaling.max_replicas}); allowed: 0..{scaling.max_replicas}")
+        )
+    elif "replicas" in model.model_fields_set and not scaling.min_replicas <= model.replicas <= scaling.max_replicas:
+        violations.append(
+            Violation(("models", index, "replicas"), model.replicas,
+                      f"contradicts autoscaling ({scaling.min_replicas}..{scaling.max_replicas}), which owns the "
+                      "replica count; remove replicas or set it within that range")
+        )
+    if scaling.min_replicas == 0 and not flow_control_epp(epp_image):
+        violations.append(
+            Violation(at + ("minReplicas",), 0,
+                      f"with no pod running, only an endpoint picker with flow control holds requests until one "
+                      f"starts (GAIE EPP v1.5.0+); versions.eppImage {epp_image} is not known to, so a request "
+                      "would get 503. Allowed: 1 or more")
+        )
+    return violations
