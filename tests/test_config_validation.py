@@ -9,6 +9,8 @@ import harness
 from llm_maas.models import ConfigError, derive_pool_name, load_config
 
 MODELS = [{"name": "Qwen/Qwen3-0.6B"}, {"name": "TinyLlama/TinyLlama-1.1B-Chat-v1.0"}]
+# Scraped, with a Prometheus for KEDA: what autoscaling needs besides the model's own bounds.
+SCRAPED = {"monitoring": {"enabled": True}, "autoscaling": {"prometheusUrl": "http://prometheus.monitoring:9090"}}
 
 
 def config_with(**values):
@@ -112,6 +114,55 @@ BAD = [
     ),
     ("unknown-rate-limit-failure-mode", {"rateLimit": {"failureMode": "Retry"}}, "maas:rateLimit.failureMode", '"Retry"', "'FailOpen' or 'FailClosed'"),
     ("typo-in-rate-limit", {"rateLimit": {"instal": False}}, "maas:rateLimit.instal", "false", "install"),
+    # Monitoring, autoscaling and the GPU budget.
+    (
+        "autoscaling-min-above-max",
+        {"models": [{"name": "Qwen/Qwen3-0.6B", "autoscaling": {"minReplicas": 5, "maxReplicas": 2}}], **SCRAPED},
+        "maas:models[0].autoscaling.minReplicas", "5", "exceeds maxReplicas (2)",
+    ),
+    (
+        "replicas-contradict-autoscaling",
+        {"models": [{"name": "Qwen/Qwen3-0.6B", "replicas": 6, "autoscaling": {"maxReplicas": 4}}], **SCRAPED},
+        "maas:models[0].replicas", "6", "contradicts autoscaling (1..4)",
+    ),
+    (
+        "queue-depth-zero",
+        {"models": [{"name": "Qwen/Qwen3-0.6B", "autoscaling": {"maxReplicas": 4, "queueDepth": 0}}], **SCRAPED},
+        "maas:models[0].autoscaling.queueDepth", "0", "greater than 0",
+    ),
+    (
+        "autoscaling-without-a-metrics-source",
+        {"models": [{"name": "Qwen/Qwen3-0.6B", "autoscaling": {"maxReplicas": 4}}], "monitoring": {"enabled": True}},
+        "maas:autoscaling.prometheusUrl", "null", "KEDA has no metrics source",
+    ),
+    (
+        "autoscaling-without-monitoring",
+        {"models": [{"name": "Qwen/Qwen3-0.6B", "autoscaling": {"maxReplicas": 4}}],
+         "autoscaling": {"prometheusUrl": "http://prometheus.monitoring:9090"}},
+        "maas:monitoring.enabled", "false", "set enabled: true",
+    ),
+    (
+        "scale-to-zero-with-a-picker-that-cannot-hold-requests",
+        {"models": [{"name": "Qwen/Qwen3-0.6B", "autoscaling": {"minReplicas": 0, "maxReplicas": 2}}], **SCRAPED,
+         "versions": {"eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.2.1"}},
+        "maas:models[0].autoscaling.minReplicas", "0", "would get 503",
+    ),
+    (
+        "gpu-budget-overflow",
+        {"models": [{"name": "Qwen/Qwen3-0.6B", "tensorParallel": 2, "autoscaling": {"maxReplicas": 4}},
+                    {"name": "TinyLlama/TinyLlama-1.1B-Chat-v1.0"}], **SCRAPED, "gpuBudget": 8},
+        "maas:gpuBudget", "8", "may ask for 9 GPUs at its maximum replica counts (Qwen/Qwen3-0.6B 8, TinyLlama/TinyLlama-1.1B-Chat-v1.0 1)",
+    ),
+    ("gpu-budget-zero", {"gpuBudget": 0}, "maas:gpuBudget", "0", "greater than 0"),
+    ("monitoring-install-without-enabled", {"monitoring": {"install": True}}, "maas:monitoring.install", "true", "set enabled: true"),
+    (
+        "monitoring-install-on-openshift",
+        {"platform": "openshift", "monitoring": {"enabled": True, "install": True}},
+        "maas:monitoring.install", "true", "user-workload monitoring",
+    ),
+    ("bad-scrape-interval", {"monitoring": {"scrapeInterval": "1m"}}, "maas:monitoring.scrapeInterval", '"1m"', "pattern"),
+    ("typo-in-autoscaling", {"models": [{"name": "Qwen/Qwen3-0.6B", "autoscaling": {"max": 4}}]},
+     "maas:models[0].autoscaling.max", "4", "maxReplicas"),
 ]
 
 

@@ -107,6 +107,19 @@ def test_adding_a_model_changes_no_existing_object():
     assert all("model-20" in key[-1] for key in added)
 
 
+def test_monitoring_and_autoscaling_stay_constant_as_models_are_added():
+    """Three PodMonitors and the dashboards serve any catalog; a model adds only its ScaledObject."""
+    scaled = [{**model, "autoscaling": {"maxReplicas": 3}} for model in simulator_catalog(21, 2)]
+    monitored = {"maas:monitoring": json.dumps({"enabled": True}),
+                 "maas:autoscaling": json.dumps({"prometheusUrl": "http://prometheus.monitoring:9090"})}  # fmt: skip
+    before = run_program({**catalog_config(scaled[:20]), **monitored}).by_identity()
+    after = run_program({**catalog_config(scaled), **monitored}).by_identity()
+    assert [key for key in before if before[key] != after.get(key)] == [MODEL_LIST]
+    assert sum(1 for key in after if key[1] == "PodMonitor") == 3
+    added = {key for key in set(after) - set(before) if key[1] == "ScaledObject"}
+    assert len(added) == 1 and all("model-20" in key[-1] for key in added)
+
+
 def test_removing_a_model_deletes_exactly_its_objects():
     twenty = simulator_catalog(20, 2)
     before = run_program(catalog_config(twenty)).by_identity()

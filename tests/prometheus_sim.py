@@ -1,0 +1,201 @@
+"""A Prometheus that scrapes the stack's pods as prometheus-operator would configure it from the
+PodMonitors, and answers the few PromQL shapes the triggers and dashboards use.
+
+What each image exports is written down here from upstream source, independently of the
+component code (components/metrics.py), so a renamed or invented metric fails the tests:
+- vLLM v0.19.1 vllm/v1/metrics/loggers.py (Python client: counters get `_total`; labels
+  model_name, engine) and llm-d-inference-sim v0.8.2 pkg/llm-d-inference-sim/metrics.go (the
+  same names, label model_name; docs/metrics.md).
+- GAIE EPP v1.5.0 pkg/epp/metrics/metrics.go and metrics/collectors/inference_pool.go.
+- agentgateway v1.4.1 crates/agentgateway/src/telemetry/metrics.rs (prefix agentgateway_), and
+  its data plane pod: a container port named `metrics` on 15020 and the label
+  gateway.networking.k8s.io/gateway-name (controller/test/deployer/testdata/*-out.yaml).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from gateway_sim import _selector_matches
+
+
+def _histogram(name: str) -> dict[str, tuple[str, ...]]:
+    return {f"{name}_{suffix}": () for suffix in ("bucket", "sum", "count")}
+
+
+SERVER_METRICS: dict[str, tuple[str, ...]] = {
+    "vllm:num_requests_waiting": ("model_name",),
+    "vllm:num_requests_running": ("model_name",),
+    "vllm:kv_cache_usage_perc": ("model_name",),
+    "vllm:prompt_tokens_total": ("model_name",),
+    "vllm:generation_tokens_total": ("model_name",),
+    "vllm:request_success_total": ("model_name",),
+    **{k: ("model_name",) for k in _histogram("vllm:time_to_first_token_seconds")},
+    **{k: ("model_name",) for k in _histogram("vllm:inter_token_latency_seconds")},
+    **{k: ("model_name",) for k in _histogram("vllm:e2e_request_latency_seconds")},
+}
+EPP_METRICS: dict[str, tuple[str, ...]] = {
+    "inference_pool_average_kv_cache_utilization": ("name",),
+    "inference_pool_average_queue_size": ("name",),
+    "inference_pool_average_running_requests": ("name",),
+    "inference_pool_ready_pods": ("name",),
+    "inference_pool_per_pod_queue_size": ("name", "model_server_pod"),
+    "inference_objective_request_total": ("model_name", "target_model_name"),
+    "inference_objective_running_requests": ("model_name",),
+    "inference_extension_flow_control_queue_size": (
+        "fairness_id", "priority", "inference_pool", "model_name", "target_model_name",
+    ),
+    "inference_extension_flow_control_pool_saturation": ("inference_pool",),
+}
+GATEWAY_METRICS: dict[str, tuple[str, ...]] = {
+    "agentgateway_requests_total": ("route", "consumer"),
+    **{k: ("gen_ai_token_type", "gen_ai_request_model", "route", "consumer")
+       for k in _histogram("agentgateway_gen_ai_client_token_usage")},
+}  # fmt: skip
+
+EXPORTERS = {
+    "vllm/vllm-openai": SERVER_METRICS,
+    "ghcr.io/llm-d/llm-d-inference-sim": SERVER_METRICS,
+    "registry.k8s.io/gateway-api-inference-extension/epp": EPP_METRICS,
+    "cr.agentgateway.dev/agentgateway": GATEWAY_METRICS,
+}
+DATA_PLANE_IMAGE = "cr.agentgateway.dev/agentgateway:v1.4.1"
+
+
+def exported_by(image: str) -> dict[str, tuple[str, ...]]:
+    return next(metrics for prefix, metrics in EXPORTERS.items() if image.startswith(prefix + ":"))
+
+
+@dataclass
+class SimPod:
+    name: str
+    namespace: str
+    labels: dict[str, str]
+    containers: list[dict[str, Any]]
+
+
+def pods_of(objects: list[dict[str, Any]], replicas: Optional[dict[str, int]] = None) -> list[SimPod]:
+    """The pods the Deployments run (autoscaled ones at `replicas[name]`, else 1)."""
+    pods = []
+    for deployment in (o for o in objects if o["kind"] == "Deployment"):
+        name, namespace = deployment["metadata"]["name"], deployment["metadata"]["namespace"]
+        count = deployment["spec"].get("replicas", (replicas or {}).get(name, 1))
+        template = deployment["spec"]["template"]
+        for index in range(count):
+            pods.append(SimPod(f"{name}-{index}", namespace, template["metadata"]["labels"], template["spec"]["containers"]))
+    return pods
+
+
+def data_plane_pod(gateway: str, namespace: str, listener_port: int) -> SimPod:
+    """agentgateway's data plane pod as its controller lays it out (see module docstring)."""
+    return SimPod(
+        f"{gateway}-0",
+        namespace,
+        {"gateway.networking.k8s.io/gateway-name": gateway, "app.kubernetes.io/name": gateway},
+        [
+            {
+                "name": "agentgateway",
+                "image": DATA_PLANE_IMAGE,
+                "ports": [{"containerPort": 15020, "name": "metrics"}, {"containerPort": listener_port}],
+            }
+        ],
+    )
+
+
+def _meta_label(label: str) -> str:
+    # Prometheus's Kubernetes discovery: every character outside [a-zA-Z0-9_] becomes `_`.
+    return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() or c == "_" else "_" for c in label)
+
+
+@dataclass
+class Target:
+    monitor: str
+    pod: SimPod
+    container: dict[str, Any]
+    port: int
+    labels: dict[str, str]
+
+    @property
+    def exports(self) -> dict[str, tuple[str, ...]]:
+        return exported_by(self.container["image"])
+
+    @property
+    def native_labels(self) -> dict[str, str]:
+        """Labels the process puts on its own series: the EPP names the pool from its
+        `--pool-name` (`name` on pool gauges, `inference_pool` on flow control)."""
+        args = self.container.get("args", [])
+        if "--pool-name" in args:
+            pool = args[args.index("--pool-name") + 1]
+            return {"name": pool, "inference_pool": pool}
+        return {}
+
+
+def discover(objects: list[dict[str, Any]], pods: list[SimPod]) -> list[Target]:
+    """Scrape targets: for each PodMonitor, each pod in its namespace its selector matches, at the
+    container port its endpoint names, labelled as the relabelings say."""
+    targets = []
+    for monitor in (o for o in objects if o["kind"] == "PodMonitor"):
+        namespace = monitor["metadata"]["namespace"]
+        for pod in pods:
+            if pod.namespace != namespace or not _selector_matches(monitor["spec"]["selector"], pod.labels):
+                continue
+            for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+                for container in pod.containers:
+                    port = next((p for p in container.get("ports", []) if p.get("name") == endpoint["port"]), None)
+                    if port is None:
+                        continue
+                    discovered = {_meta_label(k): v for k, v in pod.labels.items()}
+                    labels = {"namespace": pod.namespace, "pod": pod.name, "container": container["name"]}
+                    for rule in endpoint.get("relabelings", []):
+                        assert rule.get("action", "replace") == "replace"
+                        value = ";".join(discovered.get(source, "") for source in rule["sourceLabels"])
+                        if value:
+                            labels[rule["targetLabel"]] = value
+                    targets.append(Target(monitor["metadata"]["name"], pod, container, port["containerPort"], labels))
+    return targets
+
+
+@dataclass
+class Prometheus:
+    """Series scraped from `targets`, with values the test sets per (metric, pod)."""
+
+    targets: list[Target]
+    values: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def series(self, metric: str) -> list[tuple[dict[str, str], float]]:
+        return [
+            ({**target.native_labels, **target.labels, "__name__": metric}, self.values.get((metric, target.pod.name), 0.0))
+            for target in self.targets
+            if metric in target.exports
+        ]
+
+    def query(self, promql: str) -> Optional[float]:
+        """`sum(metric{label="v",...})`, the triggers' shape; None for an empty result."""
+        match = re.fullmatch(r"sum\((?P<metric>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<matchers>[^}]*)\}\)", promql)
+        assert match, f"unsupported query {promql!r}"
+        wanted = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)"', match["matchers"]))
+        hits = [value for labels, value in self.series(match["metric"]) if all(labels.get(k) == v for k, v in wanted.items())]
+        return sum(hits) if hits else None
+
+
+def desired_replicas(scaled_object: dict[str, Any], prometheus: Prometheus) -> int:
+    """What KEDA asks for: with every trigger at 0 (an empty result counts as 0, ignoreNullValues)
+    a ScaledObject with minReplicaCount 0 deactivates to zero; otherwise its HPA gives each
+    AverageValue trigger ceil(value / threshold) pods, the largest wins, within the bounds."""
+    spec = scaled_object["spec"]
+    assert all(t["metricType"] == "AverageValue" for t in spec["triggers"])
+    values = [(prometheus.query(t["metadata"]["query"]) or 0.0, float(t["metadata"]["threshold"])) for t in spec["triggers"]]
+    if spec["minReplicaCount"] == 0 and not any(value > 0 for value, _ in values):
+        return 0
+    wanted = max(math.ceil(value / threshold) for value, threshold in values)
+    return min(max(wanted, spec["minReplicaCount"], 1), spec["maxReplicaCount"])
+
+
+METRIC_NAME = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{")
+
+
+def metrics_named(expr: str) -> list[str]:
+    return METRIC_NAME.findall(expr)
