@@ -17,7 +17,7 @@ $(VENV)/installed: pyproject.toml requirements.txt
 	touch $@
 
 test: $(VENV)/installed
-	MAAS_CRDS_DIR=$(MAAS_CRDS_DIR) $(VENV)/bin/python -m pytest -q
+	MAAS_CRDS_DIR=$(MAAS_CRDS_DIR) $(VENV)/bin/python -m pytest -q -rs
 
 # The CRDs of the versions the dev stack pins, for the schema tests (needs internet).
 crds: $(VENV)/installed

@@ -89,13 +89,26 @@ def hardened_container_security(read_only_root: bool = False) -> k8s.core.v1.Sec
     )
 
 
-def nonroot_pod_security(platform: str, uid: int = NONROOT_UID) -> k8s.core.v1.PodSecurityContextArgs:
-    """For images that run as any non-root user (EPP, simulator). OpenShift's restricted-v2 SCC
-    assigns a UID from the namespace's range and rejects pods that ask for another one."""
+def nonroot_pod_security(
+    platform: str, uid: int = NONROOT_UID, owns_volumes: bool = False
+) -> k8s.core.v1.PodSecurityContextArgs:
+    """For images that run as any non-root user. OpenShift's restricted-v2 SCC assigns a UID (and
+    the volumes' group) from the namespace's range and rejects pods that ask for others;
+    elsewhere `owns_volumes` makes mounted claims writable by that UID's group."""
+    openshift = platform == "openshift"
     return k8s.core.v1.PodSecurityContextArgs(
         run_as_non_root=True,
-        run_as_user=None if platform == "openshift" else uid,
+        run_as_user=None if openshift else uid,
+        fs_group=uid if owns_volumes and not openshift else None,
         seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def scratch_volume(size: str = "64Mi") -> tuple[k8s.core.v1.VolumeArgs, k8s.core.v1.VolumeMountArgs]:
+    """A small writable /tmp for a container whose root filesystem is read-only."""
+    return (
+        k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=size)),
+        k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
     )
 
 

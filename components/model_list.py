@@ -34,6 +34,7 @@ from .kube import (
     labels,
     meta,
     nonroot_pod_security,
+    scratch_volume,
     one_at_a_time_budget,
     selector_of,
     surge_rollout,
@@ -201,6 +202,7 @@ class ModelList(pulumi.ComponentResource):
     @staticmethod
     def _pod(args: ModelListArgs, object_name: str) -> k8s.core.v1.PodSpecArgs:
         http = k8s.core.v1.HTTPGetActionArgs(path=HEALTH_PATH, port=LIST_PORT)
+        tmp_volume, tmp_mount = scratch_volume("16Mi")
         return k8s.core.v1.PodSpecArgs(
             automount_service_account_token=False,
             enable_service_links=False,
@@ -222,7 +224,7 @@ class ModelList(pulumi.ComponentResource):
                         k8s.core.v1.VolumeMountArgs(name="list", mount_path=LIST_DIR, read_only=True),
                         k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONF_DIR, read_only=True),
                         # The image keeps its pid file and temp paths under /tmp.
-                        k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+                        tmp_mount,
                     ],
                 )
             ],
@@ -231,6 +233,6 @@ class ModelList(pulumi.ComponentResource):
                 k8s.core.v1.VolumeArgs(
                     name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=f"{object_name}-server")
                 ),
-                k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi")),
+                tmp_volume,
             ],
         )

@@ -36,6 +36,7 @@ from .kube import (
     labels,
     meta,
     nonroot_pod_security,
+    scratch_volume,
     selector_of,
     target_ref,
 )
@@ -297,6 +298,8 @@ class ModelPool(pulumi.ComponentResource):
             # admits only the scraper to that port instead.
             cmd_args.append("--metrics-endpoint-auth=false")
 
+        tmp_volume, tmp_mount = scratch_volume()
+
         def health(service: str, period: int) -> k8s.core.v1.ProbeArgs:
             return k8s.core.v1.ProbeArgs(
                 grpc=k8s.core.v1.GRPCActionArgs(port=HEALTH_PORT, service=service), period_seconds=period
@@ -343,16 +346,20 @@ class ModelPool(pulumi.ComponentResource):
                                     requests={"cpu": epp.resources.cpu, "memory": epp.resources.memory},
                                     limits={"memory": epp.resources.limit},
                                 ),
-                                security_context=hardened_container_security(),
+                                # The picker writes no files at run time (GAIE v1.5.0 writes only in
+                                # its code generator); /tmp covers library temp files.
+                                security_context=hardened_container_security(read_only_root=True),
                                 volume_mounts=[
-                                    k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True)
+                                    k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
+                                    tmp_mount,
                                 ],
                             )
                         ],
                         volumes=[
                             k8s.core.v1.VolumeArgs(
                                 name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=epp_name)
-                            )
+                            ),
+                            tmp_volume,
                         ],
                     ),
                 ),

@@ -24,10 +24,16 @@ from .kube import (
     meta,
     nonroot_pod_security,
     one_at_a_time_budget,
+    scratch_volume,
     surge_rollout,
 )
 
 HF_TOKEN_KEY = "HF_TOKEN"
+# huggingface_hub reads the token from the file HF_TOKEN_PATH names (constants.py), so the token
+# is never in the process environment, where /proc/<pid>/environ and crash dumps show it.
+HF_TOKEN_DIR = "/var/run/secrets/huggingface"
+# vLLM's image runs as root by default; any UID works once HOME and the caches are writable.
+VLLM_UID = 1000
 # The API port's name; vLLM and the simulator serve /metrics there too.
 SERVER_PORT_NAME = "http"
 CACHE_DIR = "/cache"
@@ -57,8 +63,7 @@ class ModelServer(pulumi.ComponentResource):
         cache = self._persistent_cache(name, args, object_name, object_labels)
         if model.server == "vllm":
             container, volumes = self._vllm(args, cache)
-            # The vLLM image runs as root; see README "Security and operations".
-            pod_security = None
+            pod_security = nonroot_pod_security(args.platform, uid=VLLM_UID, owns_volumes=True)
         else:
             container, volumes = self._simulator(model)
             pod_security = nonroot_pod_security(args.platform)
@@ -193,13 +198,21 @@ class ModelServer(pulumi.ComponentResource):
             # Triton, torch.compile and other dot-caches land in the writable cache volume, so
             # the image also runs under OpenShift's arbitrary non-root UID.
             k8s.core.v1.EnvVarArgs(name="HOME", value=CACHE_DIR),
+            # Python's getpass (torch's cache paths) wants a user name, which a UID without a
+            # passwd entry lacks.
+            k8s.core.v1.EnvVarArgs(name="USER", value="vllm"),
         ]
+        token_mounts, token_volumes = [], []
         if args.hf_token_secret is not None:
-            env.append(
-                k8s.core.v1.EnvVarArgs(
-                    name=HF_TOKEN_KEY,
-                    value_from=k8s.core.v1.EnvVarSourceArgs(
-                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=args.hf_token_secret, key=HF_TOKEN_KEY)
+            env.append(k8s.core.v1.EnvVarArgs(name="HF_TOKEN_PATH", value=f"{HF_TOKEN_DIR}/{HF_TOKEN_KEY}"))
+            token_mounts.append(k8s.core.v1.VolumeMountArgs(name="hf-token", mount_path=HF_TOKEN_DIR, read_only=True))
+            token_volumes.append(
+                k8s.core.v1.VolumeArgs(
+                    name="hf-token",
+                    secret=k8s.core.v1.SecretVolumeSourceArgs(
+                        secret_name=args.hf_token_secret,
+                        items=[k8s.core.v1.KeyToPathArgs(key=HF_TOKEN_KEY, path=HF_TOKEN_KEY)],
+                        default_mode=0o440,
                     ),
                 )
             )
@@ -227,6 +240,7 @@ class ModelServer(pulumi.ComponentResource):
             volume_mounts=[
                 k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
                 k8s.core.v1.VolumeMountArgs(name="cache", mount_path=CACHE_DIR),
+                *token_mounts,
             ],
         )
         volumes = [
@@ -242,6 +256,7 @@ class ModelServer(pulumi.ComponentResource):
                 else None,
                 empty_dir=None if cache else k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=model.cache_size),
             ),
+            *token_volumes,
         ]
         return container, volumes
 
@@ -253,6 +268,7 @@ class ModelServer(pulumi.ComponentResource):
             cmd_args += ["--lora-modules", *(json.dumps({"name": a.name}) for a in model.adapters)]
         cmd_args += model.extra_args
         http = k8s.core.v1.HTTPGetActionArgs(path="/health", port=MODEL_SERVER_PORT)
+        tmp_volume, tmp_mount = scratch_volume()
         container = k8s.core.v1.ContainerArgs(
             name="simulator",
             image=model.image,
@@ -264,6 +280,9 @@ class ModelServer(pulumi.ComponentResource):
             resources=self._resources(model),
             readiness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=5),
             liveness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=10),
-            security_context=hardened_container_security(),
+            # The simulator writes files only when asked to download a dataset (pkg/dataset at
+            # v0.8.2), which this stack never does; /tmp covers library temp files.
+            security_context=hardened_container_security(read_only_root=True),
+            volume_mounts=[tmp_mount],
         )
-        return container, []
+        return container, [tmp_volume]

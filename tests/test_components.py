@@ -55,7 +55,7 @@ def test_vllm_server_uses_its_gpus_and_serves_its_adapters(lora_run):
     assert lora_run.outputs["gpus"] == 4
 
 
-def test_vllm_pod_survives_a_long_load_and_reads_the_token_from_a_secret(lora_run):
+def test_vllm_pod_survives_a_long_load_and_reads_the_token_from_a_secret_file(lora_run):
     (deployment,) = [d for d in lora_run.objects("Deployment") if d["metadata"]["name"].endswith("-server")]
     pod = deployment["spec"]["template"]["spec"]
     container = _container(deployment)
@@ -72,9 +72,18 @@ def test_vllm_pod_survives_a_long_load_and_reads_the_token_from_a_secret(lora_ru
     assert volumes[mounts["/dev/shm"]]["emptyDir"]["medium"] == "Memory"
     assert "/cache" in mounts
     assert {"name": "HF_HOME", "value": "/cache/huggingface"} in container["env"]
-    (token_env,) = [e for e in container["env"] if e["name"] == "HF_TOKEN"]
+    # The token is a read-only file huggingface_hub finds through HF_TOKEN_PATH, never an env var.
     (secret,) = lora_run.objects("Secret")
-    assert token_env["valueFrom"]["secretKeyRef"] == {"name": secret["metadata"]["name"], "key": "HF_TOKEN"}
+    assert not [e for e in container["env"] if "valueFrom" in e or e["name"] == "HF_TOKEN"]
+    token_path = next(e["value"] for e in container["env"] if e["name"] == "HF_TOKEN_PATH")
+    directory, file_name = token_path.rsplit("/", 1)
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == directory]
+    assert mount["readOnly"] is True
+    source = volumes[mount["name"]]["secret"]
+    assert source["secretName"] == secret["metadata"]["name"]
+    assert source["items"] == [{"key": "HF_TOKEN", "path": file_name}] and source["defaultMode"] == 0o440
+    # Non-root with its claims writable by its group, on plain Kubernetes as on OpenShift.
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
     assert deployment["spec"]["template"]["metadata"]["labels"]["inference.networking.k8s.io/engine-type"] == "vllm"
 
 
