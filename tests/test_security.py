@@ -150,3 +150,23 @@ def test_an_oversized_body_never_reaches_a_pool(stack_runs):
     outcome = gateway.request(body, key_for_every_model(run, "dev"))
     assert outcome.pool is None and outcome.status == 404
     assert json.loads(outcome.body)["error"]["code"] == "model_not_found"
+
+
+def test_every_image_the_stack_runs_can_be_pinned_by_digest():
+    """Setting each `versions.*Image` to `repo:tag@sha256:<digest>` pins every container the stack
+    itself creates (charts pin theirs by chart version)."""
+    import hashlib
+
+    from llm_maas.models import Versions
+
+    def pinned(image: str) -> str:
+        return f"{image}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+    defaults = Versions()
+    images = {field.alias: pinned(getattr(defaults, name)) for name, field in Versions.model_fields.items() if name.endswith("_image")}
+    assert len(images) >= 6
+    # dev runs simulators; a vLLM model shows the vLLM pin.
+    models = json.loads(stack_config("dev")["maas:models"]) + [{"name": "Qwen/Qwen3-0.6B"}]
+    run = run_stack("dev", overrides={"maas:versions": images, "maas:models": models})
+    running = {c["image"] for d in run.objects("Deployment") for c in d["spec"]["template"]["spec"]["containers"]}
+    assert running == set(images.values())
