@@ -8,7 +8,7 @@ KIND_VERSION ?= v0.30.0
 TOOLS := $(HOME)/.local/bin
 export PATH := $(HOME)/.pulumi/bin:$(TOOLS):$(PATH)
 
-.PHONY: test dev crds
+.PHONY: test dev crds preview up smoke
 
 $(VENV)/installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,26 @@ dev:
 	@kind get clusters 2>/dev/null | grep -qx $(KIND_CLUSTER) || kind create cluster --name $(KIND_CLUSTER)
 	@mkdir -p .kube && kind get kubeconfig --name $(KIND_CLUSTER) > .kube/$(KIND_CLUSTER).yaml
 	@mkdir -p $(HOME)/.pulumi-local
-	export KUBECONFIG=$(CURDIR)/.kube/$(KIND_CLUSTER).yaml PULUMI_BACKEND_URL=file://$(HOME)/.pulumi-local \
-	  PULUMI_CONFIG_PASSPHRASE="$${PULUMI_CONFIG_PASSPHRASE-}"; \
+	$(DEV_ENV); \
 	pulumi stack select dev --create --secrets-provider passphrase && \
 	pulumi install && \
 	pulumi up --stack dev --yes --skip-preview
 	@echo "Gateway: kubectl --kubeconfig .kube/$(KIND_CLUSTER).yaml -n agentgateway-system port-forward svc/inference-gateway 8080:80"
+
+# The dev stack's own kubeconfig and local backend, for any command run by hand too.
+DEV_ENV = export KUBECONFIG=$(CURDIR)/.kube/$(KIND_CLUSTER).yaml PULUMI_BACKEND_URL=file://$(HOME)/.pulumi-local \
+	  PULUMI_CONFIG_PASSPHRASE="$${PULUMI_CONFIG_PASSPHRASE-}"
+
+preview:
+	$(DEV_ENV); pulumi preview --stack dev
+
+up:
+	$(DEV_ENV); pulumi up --stack dev
+
+# After `make dev`: every served name answers through the gateway with the playground key.
+smoke: $(VENV)/installed
+	$(DEV_ENV); \
+	kubectl -n agentgateway-system port-forward svc/inference-gateway 8080:80 >/dev/null & forward=$$!; \
+	trap "kill $$forward" EXIT; sleep 3; \
+	pulumi stack output --stack dev --json --show-secrets \
+	  | $(VENV)/bin/python -m llm_maas.smoke --url http://localhost:8080 --stack-outputs - --consumer playground

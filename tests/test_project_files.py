@@ -50,3 +50,18 @@ def test_package_installs_under_a_name_that_cannot_collide():
 
 def test_pulumi_installs_the_project_itself():
     assert (REPO / "requirements.txt").read_text().split() == ["-e", "."]
+
+
+def test_the_dev_stack_can_only_reach_the_kind_cluster_make_dev_creates():
+    import re
+
+    makefile = (REPO / "Makefile").read_text()
+    cluster = re.search(r"^KIND_CLUSTER \?= (\S+)$", makefile, re.MULTILINE).group(1)
+    kubeconfig = re.search(r"export KUBECONFIG=\$\(CURDIR\)/(\S+)", makefile).group(1)
+    config = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())["config"]
+    assert config["kubernetes:kubeconfig"] == kubeconfig.replace("$(KIND_CLUSTER)", cluster) == ".kube/maas.yaml"
+    assert config["kubernetes:context"] == f"kind-{cluster}"
+    # Every stack command of the Makefile runs with that kubeconfig and the local backend.
+    for target in ("dev", "preview", "up", "smoke"):
+        recipe = re.search(rf"^{target}:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE).group(1)
+        assert "$(DEV_ENV)" in recipe, target

@@ -1,0 +1,135 @@
+"""`python -m llm_maas.smoke` against gateways this test runs on 127.0.0.1: healthy, with a broken
+model, without key checks, and with pods still loading."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Iterator
+
+from llm_maas.smoke import main
+
+KEY = "sk-maas-test"
+MODELS = ["Qwen/Qwen3-32B", "food-review-1"]
+
+
+class FakeGateway:
+    """Answers like the maas gateway: keys, /v1/models, a JSON 404 for unknown names."""
+
+    def __init__(self, broken=(), requires_key=True, loading_calls=0):
+        self.broken, self.requires_key, self.loading_calls = set(broken), requires_key, loading_calls
+        self.requests: list[tuple[str, str]] = []
+
+    def answer(self, method: str, path: str, headers, body: bytes) -> tuple[int, dict, dict]:
+        self.requests.append((method, path))
+        if self.requires_key and headers.get("Authorization") != f"Bearer {KEY}":
+            return 401, {}, {"error": {"message": "missing or unknown API key"}}
+        if method == "GET" and path == "/v1/models":
+            return 200, {}, {"object": "list", "data": [{"id": name, "object": "model"} for name in MODELS]}
+        if self.loading_calls > 0:
+            self.loading_calls -= 1
+            return 503, {}, {"error": "no healthy upstream"}
+        model = json.loads(body or b"{}").get("model")
+        if model not in MODELS:
+            return 404, {}, {"error": {"code": "model_not_found"}}
+        if model in self.broken:
+            return 500, {}, {"error": "engine dead"}
+        return 200, {"x-inference-pod": f"{model.split('/')[-1].lower()}-pod-0"}, {"choices": [{"message": {"content": "p"}}]}
+
+
+@contextmanager
+def serving(gateway: FakeGateway) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self, method):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, headers, payload = gateway.answer(method, self.path, self.headers, body)
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            for name, value in {**headers, "Content-Type": "application/json", "Content-Length": str(len(data))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            self._reply("GET")
+
+        def do_POST(self):
+            self._reply("POST")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _run(url: str, *extra: str, capsys) -> tuple[int, str]:
+    code = main(["--url", url, "--timeout", "5", "--attempts", "3", *extra], sleep=lambda seconds: None)
+    return code, capsys.readouterr().out
+
+
+def test_a_healthy_gateway_passes_every_check_and_names_the_pods(capsys):
+    with serving(FakeGateway()) as url:
+        code, out = _run(url, "--api-key", KEY, capsys=capsys)
+    assert code == 0, out
+    assert "qwen3-32b-pod-0" in out and "food-review-1-pod-0" in out
+    assert "unknown model refused" in out and "no key refused" in out and "0 failed" in out
+
+
+def test_a_broken_model_fails_the_run_and_is_named(capsys):
+    gateway = FakeGateway(broken={"food-review-1"})
+    with serving(gateway) as url:
+        code, out = _run(url, "--api-key", KEY, capsys=capsys)
+    assert code == 1
+    (line,) = [line for line in out.splitlines() if "food-review-1" in line]
+    assert "FAIL" in line and "500" in line
+    # A 5xx is retried (pods may be loading), within the bounded attempts.
+    assert gateway.requests.count(("POST", "/v1/chat/completions")) >= 3 + 3
+
+
+def test_a_gateway_that_lets_keyless_requests_through_fails(capsys):
+    with serving(FakeGateway(requires_key=False)) as url:
+        code, out = _run(url, "--api-key", KEY, capsys=capsys)
+    assert code == 1
+    (line,) = [line for line in out.splitlines() if line.startswith("no key refused")]
+    assert "FAIL" in line and "expected 401" in line
+
+
+def test_pods_still_loading_are_waited_for(capsys):
+    with serving(FakeGateway(loading_calls=2)) as url:
+        code, out = _run(url, "--api-key", KEY, "--models", "Qwen/Qwen3-32B", capsys=capsys)
+    assert code == 0, out
+
+
+def test_names_and_key_come_from_the_stack_outputs(tmp_path, capsys):
+    with serving(FakeGateway()) as url:
+        outputs = tmp_path / "outputs.json"
+        outputs.write_text(json.dumps({"url": url, "servedNames": ["Qwen/Qwen3-32B"], "apiKeys": {"playground": KEY}}))
+        code, out = main(["--stack-outputs", str(outputs), "--consumer", "playground"], sleep=lambda s: None), capsys.readouterr().out
+    assert code == 0, out
+    assert "Qwen/Qwen3-32B" in out and "food-review-1" not in out
+
+
+def test_an_unreachable_gateway_fails_within_its_bounds(capsys):
+    code, out = _run("http://127.0.0.1:9", "--models", "m", capsys=capsys)
+    assert code == 1 and "ConnectionError" in out
+
+
+def test_runs_as_a_module(tmp_path):
+    with serving(FakeGateway()) as url:
+        done = subprocess.run(
+            [sys.executable, "-m", "llm_maas.smoke", "--url", url, "--api-key", KEY, "--attempts", "1"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "passed, 0 failed" in done.stdout
