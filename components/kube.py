@@ -152,12 +152,17 @@ def target_ref(kind: Kind, name: str) -> dict[str, str]:
     return {"group": kind.group, "kind": kind.kind, "name": name}
 
 
+def namespace_peer(namespace: str, pod_labels: Optional[Mapping[str, str]] = None) -> dict:
+    """A NetworkPolicy peer: the pods of `namespace` (those with `pod_labels`, when given)."""
+    peer: dict = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+    if pod_labels:
+        peer["podSelector"] = {"matchLabels": dict(pod_labels)}
+    return peer
+
+
 def data_plane_peer(gateway: "GatewayRef") -> dict:
     """A NetworkPolicy peer matching the gateway's data plane pods, and nothing else."""
-    return {
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": gateway.namespace}},
-        "podSelector": {"matchLabels": {DATA_PLANE_LABEL: gateway.name}},
-    }
+    return namespace_peer(gateway.namespace, {DATA_PLANE_LABEL: gateway.name})
 
 
 class GatewayRef(Protocol):

@@ -25,7 +25,7 @@ import pulumi_random as random
 from llm_maas.models import Monitoring, Versions
 from llm_maas.models.scaling import INSTALLED_STACK_NAME
 
-from .kube import add_on_namespace, child, labels, meta, pinned_chart
+from .kube import add_on_namespace, child, labels, meta, namespace_peer, pinned_chart
 
 PROMETHEUS_PORT = 9090
 RELOADER_PORT = 8080
@@ -79,7 +79,7 @@ class MonitoringStack(pulumi.ComponentResource):
                 {
                     "from": [
                         {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "grafana"}}},
-                        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.keda_namespace}}},
+                        namespace_peer(args.keda_namespace),
                     ],
                     "ports": [{"protocol": "TCP", "port": PROMETHEUS_PORT}],
                 },

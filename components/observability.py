@@ -10,7 +10,7 @@ that names its pool or gateway into a target label, so every series says which p
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
@@ -21,7 +21,18 @@ from llm_maas.models.names import POOL_LABEL
 
 from . import metrics
 from .dashboards import consumers_dashboard, models_dashboard
-from .kube import DATA_PLANE_LABEL, DATA_PLANE_METRICS_PORT_NAME, POD_MONITOR, GatewayRef, PART_OF, child, custom_resource, labels, meta
+from .kube import (
+    DATA_PLANE_LABEL,
+    DATA_PLANE_METRICS_PORT_NAME,
+    PART_OF,
+    POD_MONITOR,
+    GatewayRef,
+    child,
+    custom_resource,
+    labels,
+    meta,
+    namespace_peer,
+)
 from .model_pool import EPP_FOR_LABEL, METRICS_PORT_NAME
 from .model_server import SERVER_PORT_NAME
 from .monitoring_stack import DASHBOARD_LABEL, MonitoringStack, MonitoringStackArgs
@@ -31,10 +42,7 @@ def scraper_peer(monitoring: Monitoring) -> Optional[dict]:
     """The NetworkPolicy peer of the Prometheus pods, or None when nothing is scraped."""
     if not monitoring.enabled:
         return None
-    return {
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": monitoring.scraper.namespace}},
-        "podSelector": {"matchLabels": dict(monitoring.scraper.pod_labels)},
-    }
+    return namespace_peer(monitoring.scraper.namespace, monitoring.scraper.pod_labels)
 
 
 def pod_label_source(label: str) -> str:
@@ -52,10 +60,10 @@ class ObservabilityArgs:
     """The same namespace as an output of its creation, so objects wait for it."""
     gateway: GatewayRef
     gateway_namespace: pulumi.Input[str]
+    keda_namespace: str
+    """Where KEDA runs (the installed Prometheus admits it)."""
     consumers: bool = False
     """Whether gateway metrics carry a consumer label (the consumers dashboard needs it)."""
-    keda_namespace: str = "keda"
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
 class Observability(pulumi.ComponentResource):
@@ -65,7 +73,7 @@ class Observability(pulumi.ComponentResource):
     def __init__(self, name: str, args: ObservabilityArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("maas:index:Observability", name, None, opts)
         monitoring = args.monitoring
-        crds: list[pulumi.Resource] = list(args.depends_on)
+        crds: list[pulumi.Resource] = []
         if monitoring.install:
             stack = MonitoringStack(
                 f"{name}-stack",
