@@ -2,7 +2,7 @@
 
 import pulumi
 
-from llm_maas.components import ModelService, ModelServiceArgs
+from llm_maas.components import ModelService, ModelServiceArgs, kubernetes_target
 from llm_maas.models import ConfigError, load_stack_config
 
 try:
@@ -11,7 +11,7 @@ except ConfigError as error:
     # A clean message with the key paths, not a stack trace; nothing has been registered.
     raise pulumi.RunError(str(error)) from None
 
-service = ModelService("maas", ModelServiceArgs(config))
+service = ModelService("maas", ModelServiceArgs(config), kubernetes_target("maas", config.render_yaml_to))
 pulumi.export("url", service.url)
 pulumi.export("servedNames", service.served_names)
 pulumi.export("pools", service.pools)

@@ -9,6 +9,7 @@ from .inference_gateway import (
     InferenceGatewayArgs,
 )
 from .keda import Keda, KedaArgs
+from .kube import kubernetes_target
 from .model_list import ModelList, ModelListArgs
 from .model_pool import ModelPool, ModelPoolArgs
 from .model_server import ModelServer, ModelServerArgs
@@ -42,4 +43,5 @@ __all__ = [
     "ObservabilityArgs",
     "RateLimitService",
     "RateLimitServiceArgs",
+    "kubernetes_target",
 ]

@@ -270,3 +270,15 @@ def pinned_chart(
         values=values,
         opts=child(parent, depends_on=list(depends_on)),
     )
+
+
+def kubernetes_target(name: str, render_yaml_to: Optional[str]) -> Optional[pulumi.ResourceOptions]:
+    """Options that send every Kubernetes object under a component to YAML files instead of the
+    cluster (GitOps render mode), or None for the stack's own cluster. The provider is inherited
+    by every child, Helm charts and CRD bundles included: they render through it too (CRDs into
+    `0-crd/`, the rest into `1-manifest/`)."""
+    if render_yaml_to is None:
+        return None
+    return pulumi.ResourceOptions(
+        provider=k8s.Provider(f"{name}-render", render_yaml_to_directory=render_yaml_to)
+    )

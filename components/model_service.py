@@ -179,7 +179,11 @@ class ModelService(pulumi.ComponentResource):
     def _hf_token_secret(
         self, name: str, config: Config, namespace: pulumi.Output[str]
     ) -> Optional[pulumi.Output[str]]:
-        if config.hf_token is None or not any(m.server == "vllm" for m in config.models):
+        if not any(m.server == "vllm" for m in config.models):
+            return None
+        if config.hf_token_secret is not None:
+            return pulumi.Output.from_input(config.hf_token_secret)
+        if config.hf_token is None:
             return None
         secret = k8s.core.v1.Secret(
             f"{name}-hf-token",

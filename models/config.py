@@ -16,7 +16,7 @@ from .consumers import Consumer, RateLimit, check_consumers
 from .errors import ConfigError, Violation, dotted_path
 from .scaling import Autoscaling, ModelAutoscaling, Monitoring, check_scaling, resolve_scaling
 from .names import DNS1035_RULE, POOL_NAME_MAX, derive_pool_name, is_dns1035_label, pool_selector
-from .types import ClientName, DNS1123Label, Hostname, Image, PoolName, Quantity, Release, ResourceName, StrictModel
+from .types import ClientName, DNS1123Label, DNS1123Subdomain, Hostname, Image, PoolName, Quantity, Release, RenderDirectory, ResourceName, StrictModel
 
 
 class Versions(StrictModel):
@@ -314,6 +314,16 @@ class Config(StrictModel):
     hf_token: Optional[SecretStr] = Field(
         None, description="Hugging Face token (set with --secret); vLLM servers read it from a Secret."
     )
+    hf_token_secret: Optional[DNS1123Subdomain] = Field(
+        None,
+        description="Name of a Secret you manage (External Secrets, Sealed Secrets) in the model namespace "
+        "whose HF_TOKEN key vLLM servers read, instead of `hfToken`.",
+    )
+    render_yaml_to: Optional[RenderDirectory] = Field(
+        None,
+        description="GitOps render mode: write every object as YAML under this directory (for Argo CD or "
+        "Flux) instead of applying it to a cluster.",
+    )
     consumers: list[Consumer] = Field(
         default_factory=list,
         description="Who may call the gateway, each with its own API key: name (required), models, "
@@ -349,6 +359,7 @@ class Config(StrictModel):
         violations += check_scaling(
             self.models, self.monitoring, self.autoscaling, self.platform, self.versions.epp_image, self.gpu_budget
         )
+        violations += self._check_token_source()
         if self.namespace == self.gateway.namespace:
             violations.append(
                 Violation(
@@ -386,6 +397,17 @@ class Config(StrictModel):
                 Violation(("gateway", "route"), self.gateway.route.model_dump(by_alias=True),
                           "Routes exist only on OpenShift; set platform: openshift or remove gateway.route")
             )
+
+    def _check_token_source(self) -> list[Violation]:
+        if self.hf_token is not None and self.hf_token_secret is not None:
+            return [Violation(("hfTokenSecret",), self.hf_token_secret,
+                              "the token comes from hfToken or from this Secret, not both; remove one")]
+        if self.hf_token is not None and self.render_yaml_to is not None:
+            # The rendered files are plain YAML headed for Git: a token there is a leaked token.
+            return [Violation(("hfToken",), "[secret]",
+                              f"render mode would write it in plaintext under {self.render_yaml_to}; "
+                              "remove it and set hfTokenSecret to a Secret you manage")]
+        return []
 
     def _check_models(self, violations: list[Violation]) -> dict[str, tuple[str | int, ...]]:
         """Checks the catalog; returns where each served name is declared."""

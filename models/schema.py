@@ -3,8 +3,8 @@
 Pulumi.yaml is not a second source of truth: it is generated from `Config` (run
 `python -m llm_maas.models.schema`) and a test fails when the two drift apart.
 A key Pulumi.yaml declares without a default is required by the CLI, so only `models` goes
-without one; `hfToken` (optional and secret) and `gpuBudget` (optional, no default) are keys
-Pulumi.yaml cannot express, so they are documented in the README instead.
+without one; optional keys whose absence means "none" (`hfToken`, `hfTokenSecret`, `gpuBudget`,
+`renderYamlTo`) are keys Pulumi.yaml cannot express, so they are documented in the README instead.
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ from pydantic import BaseModel
 from .config import Config
 from .errors import CONFIG_NAMESPACE
 
-UNDECLARED = ("hfToken", "gpuBudget")
+UNDECLARED = tuple(
+    field.alias or name
+    for name, field in Config.model_fields.items()
+    if not field.is_required() and field.get_default(call_default_factory=True) is None
+)
 
 
 def _pulumi_type(annotation: Any) -> dict[str, Any]:

@@ -39,6 +39,14 @@ PoolName = Annotated[
     _check(lambda v: is_dns1035_label(v, POOL_NAME_MAX), f"{DNS1035_RULE}, at most {POOL_NAME_MAX} characters"),
 ]
 Hostname = Annotated[str, _check(is_dns1123_subdomain, "a DNS-1123 subdomain such as models.apps.example.com")]
+DNS1123Subdomain = Annotated[
+    str, _check(is_dns1123_subdomain, "a DNS-1123 subdomain: lowercase letters, digits, '-' and '.'")
+]
+# Where render mode writes: a directory path, relative to the project or absolute.
+RenderDirectory = Annotated[
+    str,
+    _check(lambda v: bool(v.strip()) and "\0" not in v and v == v.strip(), "a directory path such as rendered/dev"),
+]
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 Quantity = Annotated[

@@ -47,6 +47,10 @@ class Registration:
     dependencies: set[str]
     retain_on_delete: bool
     protect: bool
+    provider: str = ""
+    """The provider reference (`urn::id`) a custom resource is sent to; empty for the default."""
+    providers: dict[str, str] = field(default_factory=dict)
+    """Package -> provider reference a component (a Helm chart, a YAML bundle) hands its children."""
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
@@ -103,6 +107,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=dependencies,
                     retain_on_delete=request.retainOnDelete,
                     protect=request.protect,
+                    provider=request.provider,
+                    providers=dict(request.providers),
                 )
             )
         return response

@@ -163,6 +163,9 @@ BAD = [
     ("bad-scrape-interval", {"monitoring": {"scrapeInterval": "1m"}}, "maas:monitoring.scrapeInterval", '"1m"', "pattern"),
     ("typo-in-autoscaling", {"models": [{"name": "Qwen/Qwen3-0.6B", "autoscaling": {"max": 4}}]},
      "maas:models[0].autoscaling.max", "4", "maxReplicas"),
+    # GitOps render mode and where the HF token comes from.
+    ("render-to-nowhere", {"renderYamlTo": "  "}, "maas:renderYamlTo", '"  "', "a directory path"),
+    ("bad-token-secret-name", {"hfTokenSecret": "HF Token"}, "maas:hfTokenSecret", "HF Token", "DNS-1123 subdomain"),
 ]
 
 
@@ -193,6 +196,26 @@ def test_hf_token_must_be_a_secret_and_is_never_echoed():
         load_config({**config_with(), "maas:hfToken": token})
     assert "maas:hfToken" in str(caught.value) and "--secret" in str(caught.value)
     assert token not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "values, path, rule",
+    [
+        ({"renderYamlTo": "rendered/dev"}, "maas:hfToken", "plaintext under rendered/dev; remove it and set hfTokenSecret"),
+        ({"hfTokenSecret": "hub-credentials"}, "maas:hfTokenSecret", "not both"),
+    ],
+    ids=["token-in-rendered-files", "two-token-sources"],
+)
+def test_a_token_that_would_leak_or_clash_is_refused(values, path, rule):
+    token = "hf_should_never_be_rendered"
+    config = {**config_with(**values), "maas:hfToken": token}
+    with pytest.raises(ConfigError) as caught:
+        load_config(config, secret_keys=["maas:hfToken"])
+    assert f"- {path} = " in str(caught.value) and rule in str(caught.value)
+    assert token not in str(caught.value)
+    with pytest.raises(pulumi.RunError):
+        harness.run_program(config, secret_keys=["maas:hfToken"])
+    assert harness.record.last.registrations == []
 
 
 def test_other_namespaces_config_is_ignored():
