@@ -32,6 +32,7 @@ from .kube import (
     custom_resource,
     labels,
     meta,
+    retain_crds,
     target_ref,
 )
 
@@ -198,7 +199,9 @@ class InferenceGateway(pulumi.ComponentResource):
         # CRDs are cluster-wide and shared by every stack: deleting one deletes every object of
         # its kind on the cluster, so a `pulumi destroy` leaves them in place. `protect` is only
         # ever added: False would override a protect inherited from the parent.
-        keep = child(self, retain_on_delete=True, protect=True if args.protect_crds else None)
+        keep = child(
+            self, retain_on_delete=True, protect=True if args.protect_crds else None, transforms=[retain_crds]
+        )
         crds: list[pulumi.Resource] = []
         if args.install_gateway_api_crds:
             crds.append(

@@ -53,6 +53,31 @@ MODEL_SERVER_PORT = 8000
 REQUEST_TIMEOUT = "300s"
 
 
+CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+# Every tool that might delete a CRD is told not to: Helm (and Pulumi's Chart v4, which turns it
+# into retainOnDelete), Argo CD's prune, Flux's prune. Deleting a CRD deletes every object of its
+# kind on the cluster, other stacks' included.
+KEEP_ANNOTATIONS = {
+    "helm.sh/resource-policy": "keep",
+    "argocd.argoproj.io/sync-options": "Delete=false",
+    "kustomize.toolkit.fluxcd.io/prune": "disabled",
+}
+
+
+def retain_crds(args: pulumi.ResourceTransformArgs) -> Optional[pulumi.ResourceTransformResult]:
+    """Transform for a CRD bundle or a chart that ships CRDs: each CRD it registers is retained on
+    destroy and carries KEEP_ANNOTATIONS, whatever the CLI's option inheritance, and in render mode
+    too. Other objects pass unchanged."""
+    if args.type_ != CRD_TYPE:
+        return None
+    metadata = dict(args.props.get("metadata") or {})
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), **KEEP_ANNOTATIONS}
+    return pulumi.ResourceTransformResult(
+        props={**args.props, "metadata": metadata},
+        opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(retain_on_delete=True)),
+    )
+
+
 def labels(component: str, name: str, extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": name,
@@ -268,7 +293,8 @@ def pinned_chart(
         repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=repository),
         namespace=namespace,
         values=values,
-        opts=child(parent, depends_on=list(depends_on)),
+        # Add-on charts ship CRDs too (KEDA's, prometheus-operator's): retained like ours.
+        opts=child(parent, depends_on=list(depends_on), transforms=[retain_crds]),
     )
 
 

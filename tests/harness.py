@@ -51,6 +51,9 @@ class Registration:
     """The provider reference (`urn::id`) a custom resource is sent to; empty for the default."""
     providers: dict[str, str] = field(default_factory=dict)
     """Package -> provider reference a component (a Helm chart, a YAML bundle) hands its children."""
+    transforms: list = field(default_factory=list)
+    """The resource's own transforms, which the engine applies to it and to every child it has
+    (a chart's or bundle's objects included). Mocks never run them; tests apply them by hand."""
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
@@ -109,6 +112,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=request.protect,
                     provider=request.provider,
                     providers=dict(request.providers),
+                    transforms=pulumi_mocks._resolve_callbacks(request.transforms),
                 )
             )
         return response
