@@ -8,7 +8,7 @@ KIND_VERSION ?= v0.30.0
 TOOLS := $(HOME)/.local/bin
 export PATH := $(HOME)/.pulumi/bin:$(TOOLS):$(PATH)
 
-.PHONY: test dev crds preview up smoke
+.PHONY: test cluster dev crds preview up smoke
 
 $(VENV)/installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,20 +23,23 @@ test: $(VENV)/installed
 crds: $(VENV)/installed
 	$(VENV)/bin/python -m llm_maas.models.crds --stack dev --out crds-download
 
-# kind's kubeconfig goes to its own file so `pulumi up` can never reach another cluster.
-dev:
+# The kind cluster the dev stack is pinned to. Its kubeconfig goes to its own file so `pulumi up`
+# can never reach another cluster.
+cluster:
 	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "kind needs a running Docker engine"; exit 1; }
-	@command -v pulumi >/dev/null || curl -fsSL https://get.pulumi.com | sh
 	@command -v kind >/dev/null || { mkdir -p $(TOOLS) && \
 	  curl -fsSLo $(TOOLS)/kind https://kind.sigs.k8s.io/dl/$(KIND_VERSION)/kind-$$(uname | tr A-Z a-z)-$$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/') && \
 	  chmod +x $(TOOLS)/kind; }
 	@kind get clusters 2>/dev/null | grep -qx $(KIND_CLUSTER) || kind create cluster --name $(KIND_CLUSTER)
 	@mkdir -p .kube && kind get kubeconfig --name $(KIND_CLUSTER) > .kube/$(KIND_CLUSTER).yaml
 	@mkdir -p $(HOME)/.pulumi-local
+
+dev: cluster
+	@command -v pulumi >/dev/null || curl -fsSL https://get.pulumi.com | sh
 	$(DEV_ENV); \
 	pulumi stack select dev --create --secrets-provider passphrase && \
 	pulumi install && \
-	pulumi up --stack dev --yes --skip-preview
+	pulumi up --stack dev --yes --skip-preview --policy-pack policy
 	@echo "Gateway: kubectl --kubeconfig .kube/$(KIND_CLUSTER).yaml -n agentgateway-system port-forward svc/inference-gateway 8080:80"
 
 # The dev stack's own kubeconfig and local backend, for any command run by hand too.
@@ -44,10 +47,10 @@ DEV_ENV = export KUBECONFIG=$(CURDIR)/.kube/$(KIND_CLUSTER).yaml PULUMI_BACKEND_
 	  PULUMI_CONFIG_PASSPHRASE="$${PULUMI_CONFIG_PASSPHRASE-}"
 
 preview:
-	$(DEV_ENV); pulumi preview --stack dev
+	$(DEV_ENV); pulumi preview --stack dev --policy-pack policy
 
 up:
-	$(DEV_ENV); pulumi up --stack dev
+	$(DEV_ENV); pulumi up --stack dev --policy-pack policy
 
 # After `make dev`: every served name answers through the gateway with the playground key.
 smoke: $(VENV)/installed
