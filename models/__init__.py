@@ -3,7 +3,7 @@
 from .consumers import Consumer, RateLimit, RateLimitService
 from .config import Adapter, Config, Epp, Gateway, Model, Resources, Route, Toleration, Versions
 from .errors import ConfigError, Violation
-from .loader import load_config, load_stack_config, read_stack_files
+from .loader import load_catalog, load_config, load_stack_config, read_stack_files
 from .scaling import Autoscaling, ModelAutoscaling, Monitoring, Scraper
 from .names import POOL_LABEL, derive_pool_name, pool_selector
 
@@ -28,6 +28,7 @@ __all__ = [
     "Versions",
     "Violation",
     "derive_pool_name",
+    "load_catalog",
     "load_config",
     "load_stack_config",
     "pool_selector",

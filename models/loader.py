@@ -101,6 +101,23 @@ def load_config(values: Mapping[str, Any], secret_keys: Iterable[str] = ()) -> C
         raise ConfigError(_violations(error)) from None
 
 
+def load_catalog(values: Mapping[str, Any]) -> Config:
+    """Validate config written as a plain dict in another program, with the stack files' camelCase
+    keys (`{"models": [{"name": ...}], "gateway": {...}}`). A dict in a program is plaintext, so
+    `hfToken` is refused here: name a Secret you manage with `hfTokenSecret` instead."""
+    leaked = [
+        Violation((key,), "[secret]", "a dict in a program is plaintext; set hfTokenSecret to a Secret you manage")
+        for key in SECRET_KEYS
+        if key in values
+    ]
+    if leaked:
+        raise ConfigError(leaked)
+    try:
+        return Config.model_validate(dict(values))
+    except ValidationError as error:
+        raise ConfigError(_violations(error)) from None
+
+
 def load_stack_config() -> Config:
     """Read the running Pulumi program's config (set by the language host or by tests)."""
     from pulumi.runtime import config as runtime_config

@@ -172,11 +172,17 @@ def stack_config(stack: str, overrides: Optional[dict[str, Any]] = None) -> dict
     return read_stack_files(REPO, stack, overrides)
 
 
-def record(build: Callable[[], Any], config: dict[str, str], secret_keys: Iterable[str] = (), stack: str = "test") -> StackRun:
+def record(
+    build: Callable[[], Any],
+    config: dict[str, str],
+    secret_keys: Iterable[str] = (),
+    stack: str = "test",
+    project: str = PROJECT,
+) -> StackRun:
     """Run `build` under mocks with `config` set, recording every registration. Exceptions from
     `build` propagate; the run's registrations are then available as `record.last`."""
     monitor = _RecordingMonitor(_EchoMocks())
-    pulumi.runtime.set_mocks(_EchoMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(_EchoMocks(), project=project, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     run = StackRun(monitor.registrations)
     record.last = run  # type: ignore[attr-defined]
@@ -198,23 +204,30 @@ def record(build: Callable[[], Any], config: dict[str, str], secret_keys: Iterab
     return run
 
 
-def run_program(config: dict[str, str], secret_keys: Iterable[str] = (), stack: str = "test") -> StackRun:
-    """Run the real __main__.py, the way `pulumi up` does, and collect its exports."""
+def run_program(
+    config: dict[str, str],
+    secret_keys: Iterable[str] = (),
+    stack: str = "test",
+    main: Path = MAIN,
+    project: str = PROJECT,
+) -> StackRun:
+    """Run a real Pulumi program (this project's __main__.py unless told otherwise) the way
+    `pulumi up` does, from its own directory, and collect its exports."""
 
-    def main():
+    def program():
         exports: dict[str, Any] = {}
         real_export = pulumi.export
         pulumi.export = lambda name, value: exports.__setitem__(name, value)
         try:
-            runpy.run_path(str(MAIN))
+            runpy.run_path(str(main))
         finally:
             pulumi.export = real_export
         return exports
 
     cwd = os.getcwd()
-    os.chdir(REPO)
+    os.chdir(main.parent)
     try:
-        return record(main, config, secret_keys, stack)
+        return record(program, config, secret_keys, stack, project)
     finally:
         os.chdir(cwd)
 
