@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -58,25 +58,18 @@ class ModelServer(pulumi.ComponentResource):
         super().__init__("maas:index:ModelServer", name, None, opts)
         model = args.model
         object_name = model.server_name
-        object_labels = labels("model-server", model.pool_name, {ENGINE_LABEL: "vllm"})
+        object_labels = server_labels(model)
         pod_labels = {**object_labels, **model.selector_labels}
-        cache = self._persistent_cache(name, args, object_name, object_labels)
+        cache = persistent_cache(self, name, model, args.namespace, object_labels)
         if model.server == "vllm":
-            container, volumes = self._vllm(args, cache)
-            pod_security = nonroot_pod_security(args.platform, uid=VLLM_UID, owns_volumes=True)
+            container, volumes = vllm_container(model, args.hf_token_secret, cache)
+            pod_security = vllm_pod_security(args.platform)
         else:
             container, volumes = self._simulator(model)
             pod_security = nonroot_pod_security(args.platform)
-        # Pulumi waits for the rollout as long as the pods' startup probe allows a model load.
-        await_seconds = model.startup_minutes * 60 + 600
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=meta(
-                object_name,
-                args.namespace,
-                object_labels,
-                {"pulumi.com/timeoutSeconds": str(await_seconds)},
-            ),
+            metadata=meta(object_name, args.namespace, object_labels, load_await(model)),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 # An autoscaled Deployment leaves the count to KEDA's HPA: Pulumi applies its objects
                 # server-side, and a field missing from the applied manifest is one Pulumi neither
@@ -86,19 +79,7 @@ class ModelServer(pulumi.ComponentResource):
                 strategy=self._strategy(model),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        # A Service named like an env prefix (e.g. `vllm`) would inject VLLM_PORT
-                        # and crash vLLM.
-                        enable_service_links=False,
-                        # Model servers never call the Kubernetes API.
-                        automount_service_account_token=False,
-                        security_context=pod_security,
-                        containers=[container],
-                        volumes=volumes,
-                        node_selector=model.node_selector or None,
-                        tolerations=self._tolerations(model),
-                        termination_grace_period_seconds=60,
-                    ),
+                    spec=server_pod_spec(model, pod_security, container, volumes),
                 ),
             ),
             opts=child(self, depends_on=[cache] if cache else None),
@@ -130,136 +111,6 @@ class ModelServer(pulumi.ComponentResource):
             return k8s.apps.v1.DeploymentStrategyArgs(type="Recreate")
         return surge_rollout()
 
-    def _persistent_cache(
-        self, name: str, args: ModelServerArgs, object_name: str, object_labels: dict[str, str]
-    ) -> Optional[k8s.core.v1.PersistentVolumeClaim]:
-        model = args.model
-        if model.server != "vllm" or not model.cache_storage_class:
-            return None
-        return k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-cache",
-            metadata=meta(
-                f"{object_name}-cache",
-                args.namespace,
-                object_labels,
-                # With WaitForFirstConsumer storage the claim binds only once the pod exists.
-                {"pulumi.com/skipAwait": "true"},
-            ),
-            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                access_modes=[model.cache_access_mode],
-                storage_class_name=model.cache_storage_class,
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": model.cache_size}),
-            ),
-            # Downloaded weights outlive the stack: a re-created model starts from the cache.
-            opts=child(self, retain_on_delete=True),
-        )
-
-    @staticmethod
-    def _tolerations(model: Model) -> Optional[list[k8s.core.v1.TolerationArgs]]:
-        tolerations = [
-            k8s.core.v1.TolerationArgs(
-                key=t.key, operator=t.operator, value=t.value, effect=t.effect, toleration_seconds=t.toleration_seconds
-            )
-            for t in model.tolerations
-        ]
-        if model.gpus_per_replica:
-            tolerations.insert(0, k8s.core.v1.TolerationArgs(key=model.gpu_resource, operator="Exists", effect="NoSchedule"))
-        return tolerations or None
-
-    @staticmethod
-    def _resources(model: Model) -> k8s.core.v1.ResourceRequirementsArgs:
-        res = model.effective_resources
-        gpus = {model.gpu_resource: str(model.gpus_per_replica)} if model.gpus_per_replica else {}
-        return k8s.core.v1.ResourceRequirementsArgs(
-            requests={"cpu": res.cpu, "memory": res.memory, **gpus},
-            limits={"memory": res.limit, **gpus},
-        )
-
-    def _vllm(
-        self, args: ModelServerArgs, cache: Optional[k8s.core.v1.PersistentVolumeClaim]
-    ) -> tuple[k8s.core.v1.ContainerArgs, list[k8s.core.v1.VolumeArgs]]:
-        model = args.model
-        cmd_args = [
-            model.source or model.name,
-            "--served-model-name", model.name,
-            "--port", str(MODEL_SERVER_PORT),
-            "--tensor-parallel-size", str(model.tensor_parallel),
-        ]  # fmt: skip
-        if model.max_model_len:
-            cmd_args += ["--max-model-len", str(model.max_model_len)]
-        if model.adapters:
-            cmd_args += ["--enable-lora", "--max-loras", str(len(model.adapters))]
-            if model.max_lora_rank:
-                cmd_args += ["--max-lora-rank", str(model.max_lora_rank)]
-            cmd_args += ["--lora-modules", *(f"{a.name}={a.source}" for a in model.adapters)]
-        cmd_args += model.extra_args
-        env = [
-            k8s.core.v1.EnvVarArgs(name="HF_HOME", value=f"{CACHE_DIR}/huggingface"),
-            # Triton, torch.compile and other dot-caches land in the writable cache volume, so
-            # the image also runs under OpenShift's arbitrary non-root UID.
-            k8s.core.v1.EnvVarArgs(name="HOME", value=CACHE_DIR),
-            # Python's getpass (torch's cache paths) wants a user name, which a UID without a
-            # passwd entry lacks.
-            k8s.core.v1.EnvVarArgs(name="USER", value="vllm"),
-        ]
-        token_mounts, token_volumes = [], []
-        if args.hf_token_secret is not None:
-            env.append(k8s.core.v1.EnvVarArgs(name="HF_TOKEN_PATH", value=f"{HF_TOKEN_DIR}/{HF_TOKEN_KEY}"))
-            token_mounts.append(k8s.core.v1.VolumeMountArgs(name="hf-token", mount_path=HF_TOKEN_DIR, read_only=True))
-            token_volumes.append(
-                k8s.core.v1.VolumeArgs(
-                    name="hf-token",
-                    secret=k8s.core.v1.SecretVolumeSourceArgs(
-                        secret_name=args.hf_token_secret,
-                        items=[k8s.core.v1.KeyToPathArgs(key=HF_TOKEN_KEY, path=HF_TOKEN_KEY)],
-                        default_mode=0o440,
-                    ),
-                )
-            )
-        http = lambda path: k8s.core.v1.HTTPGetActionArgs(path=path, port=MODEL_SERVER_PORT)  # noqa: E731
-        container = k8s.core.v1.ContainerArgs(
-            name="vllm",
-            image=model.image,
-            command=["vllm", "serve"],
-            args=cmd_args,
-            env=env,
-            ports=[k8s.core.v1.ContainerPortArgs(name=SERVER_PORT_NAME, container_port=MODEL_SERVER_PORT)],
-            resources=self._resources(model),
-            security_context=hardened_container_security(),
-            # Loading weights can take most of an hour; until the startup probe passes, the
-            # liveness probe stays silent and nothing restarts the pod.
-            startup_probe=k8s.core.v1.ProbeArgs(
-                http_get=http("/health"), period_seconds=10, failure_threshold=model.startup_minutes * 6
-            ),
-            liveness_probe=k8s.core.v1.ProbeArgs(
-                http_get=http("/health"), period_seconds=10, timeout_seconds=5, failure_threshold=3
-            ),
-            readiness_probe=k8s.core.v1.ProbeArgs(
-                http_get=http("/v1/models"), period_seconds=5, timeout_seconds=5, failure_threshold=3
-            ),
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
-                k8s.core.v1.VolumeMountArgs(name="cache", mount_path=CACHE_DIR),
-                *token_mounts,
-            ],
-        )
-        volumes = [
-            k8s.core.v1.VolumeArgs(
-                name="shm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit=model.shm_size)
-            ),
-            k8s.core.v1.VolumeArgs(
-                name="cache",
-                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                    claim_name=cache.metadata.apply(lambda m: m.name)
-                )
-                if cache
-                else None,
-                empty_dir=None if cache else k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=model.cache_size),
-            ),
-            *token_volumes,
-        ]
-        return container, volumes
-
     def _simulator(self, model: Model) -> tuple[k8s.core.v1.ContainerArgs, list[k8s.core.v1.VolumeArgs]]:
         cmd_args = ["--model", model.name, "--port", str(MODEL_SERVER_PORT)]
         if model.adapters:
@@ -277,7 +128,7 @@ class ModelServer(pulumi.ComponentResource):
             # proof of which pool answered. (The kind guide's `NAMESPACE` is not read.)
             env=downward_env(("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")),
             ports=[k8s.core.v1.ContainerPortArgs(name=SERVER_PORT_NAME, container_port=MODEL_SERVER_PORT)],
-            resources=self._resources(model),
+            resources=server_resources(model),
             readiness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=5),
             liveness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=10),
             # The simulator writes files only when asked to download a dataset (pkg/dataset at
@@ -286,3 +137,181 @@ class ModelServer(pulumi.ComponentResource):
             volume_mounts=[tmp_mount],
         )
         return container, [tmp_volume]
+
+
+def server_labels(model: Model) -> dict[str, str]:
+    """Labels of a model's server objects and of every pod they run (pool selector aside)."""
+    return labels("model-server", model.pool_name, {ENGINE_LABEL: "vllm"})
+
+
+def load_await(model: Model) -> dict[str, str]:
+    """Pulumi waits for a rollout as long as the pods' startup probe allows a model load."""
+    return {"pulumi.com/timeoutSeconds": str(model.startup_minutes * 60 + 600)}
+
+
+def vllm_pod_security(platform: str) -> k8s.core.v1.PodSecurityContextArgs:
+    return nonroot_pod_security(platform, uid=VLLM_UID, owns_volumes=True)
+
+
+def server_pod_spec(
+    model: Model,
+    security: k8s.core.v1.PodSecurityContextArgs,
+    container: k8s.core.v1.ContainerArgs,
+    volumes: list[k8s.core.v1.VolumeArgs],
+) -> k8s.core.v1.PodSpecArgs:
+    return k8s.core.v1.PodSpecArgs(
+        # A Service named like an env prefix (e.g. `vllm`) would inject VLLM_PORT and crash vLLM.
+        enable_service_links=False,
+        # Model servers never call the Kubernetes API.
+        automount_service_account_token=False,
+        security_context=security,
+        containers=[container],
+        volumes=volumes,
+        node_selector=model.node_selector or None,
+        tolerations=gpu_tolerations(model),
+        termination_grace_period_seconds=60,
+    )
+
+
+def persistent_cache(
+    parent: pulumi.Resource, name: str, model: Model, namespace: pulumi.Input[str], object_labels: dict[str, str]
+) -> Optional[k8s.core.v1.PersistentVolumeClaim]:
+    if model.server != "vllm" or not model.cache_storage_class:
+        return None
+    return k8s.core.v1.PersistentVolumeClaim(
+        f"{name}-cache",
+        metadata=meta(
+            f"{model.server_name}-cache",
+            namespace,
+            object_labels,
+            # With WaitForFirstConsumer storage the claim binds only once the pod exists.
+            {"pulumi.com/skipAwait": "true"},
+        ),
+        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+            access_modes=[model.cache_access_mode],
+            storage_class_name=model.cache_storage_class,
+            resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": model.cache_size}),
+        ),
+        # Downloaded weights outlive the stack: a re-created model starts from the cache.
+        opts=child(parent, retain_on_delete=True),
+    )
+
+
+def gpu_tolerations(model: Model) -> Optional[list[k8s.core.v1.TolerationArgs]]:
+    tolerations = [
+        k8s.core.v1.TolerationArgs(
+            key=t.key, operator=t.operator, value=t.value, effect=t.effect, toleration_seconds=t.toleration_seconds
+        )
+        for t in model.tolerations
+    ]
+    if model.gpus_per_pod:
+        tolerations.insert(0, k8s.core.v1.TolerationArgs(key=model.gpu_resource, operator="Exists", effect="NoSchedule"))
+    return tolerations or None
+
+
+def server_resources(model: Model) -> k8s.core.v1.ResourceRequirementsArgs:
+    res = model.effective_resources
+    gpus = {model.gpu_resource: str(model.gpus_per_pod)} if model.gpus_per_pod else {}
+    return k8s.core.v1.ResourceRequirementsArgs(
+        requests={"cpu": res.cpu, "memory": res.memory, **gpus},
+        limits={"memory": res.limit, **gpus},
+    )
+
+
+def vllm_container(
+    model: Model,
+    hf_token_secret: Optional[pulumi.Input[str]],
+    cache: Optional[k8s.core.v1.PersistentVolumeClaim],
+    launch: Sequence[str] = (),
+    serves_http: bool = True,
+) -> tuple[k8s.core.v1.ContainerArgs, list[k8s.core.v1.VolumeArgs]]:
+    """`vllm serve` for one pod. `launch` adds the multi-node flags of a group member; a member
+    that does not serve HTTP (a headless worker) gets no port and no probes."""
+    cmd_args = [
+        model.source or model.name,
+        "--served-model-name", model.name,
+        "--port", str(MODEL_SERVER_PORT),
+        "--tensor-parallel-size", str(model.tensor_parallel),
+        *launch,
+    ]  # fmt: skip
+    if model.max_model_len:
+        cmd_args += ["--max-model-len", str(model.max_model_len)]
+    if model.adapters:
+        cmd_args += ["--enable-lora", "--max-loras", str(len(model.adapters))]
+        if model.max_lora_rank:
+            cmd_args += ["--max-lora-rank", str(model.max_lora_rank)]
+        cmd_args += ["--lora-modules", *(f"{a.name}={a.source}" for a in model.adapters)]
+    cmd_args += model.extra_args
+    env = [
+        k8s.core.v1.EnvVarArgs(name="HF_HOME", value=f"{CACHE_DIR}/huggingface"),
+        # Triton, torch.compile and other dot-caches land in the writable cache volume, so the
+        # image also runs under OpenShift's arbitrary non-root UID.
+        k8s.core.v1.EnvVarArgs(name="HOME", value=CACHE_DIR),
+        # Python's getpass (torch's cache paths) wants a user name, which a UID without a passwd
+        # entry lacks.
+        k8s.core.v1.EnvVarArgs(name="USER", value="vllm"),
+    ]
+    token_mounts, token_volumes = [], []
+    if hf_token_secret is not None:
+        env.append(k8s.core.v1.EnvVarArgs(name="HF_TOKEN_PATH", value=f"{HF_TOKEN_DIR}/{HF_TOKEN_KEY}"))
+        token_mounts.append(k8s.core.v1.VolumeMountArgs(name="hf-token", mount_path=HF_TOKEN_DIR, read_only=True))
+        token_volumes.append(
+            k8s.core.v1.VolumeArgs(
+                name="hf-token",
+                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                    secret_name=hf_token_secret,
+                    items=[k8s.core.v1.KeyToPathArgs(key=HF_TOKEN_KEY, path=HF_TOKEN_KEY)],
+                    default_mode=0o440,
+                ),
+            )
+        )
+    http = lambda path: k8s.core.v1.HTTPGetActionArgs(path=path, port=MODEL_SERVER_PORT)  # noqa: E731
+    probes = {}
+    if serves_http:
+        probes = dict(
+            # Loading weights can take most of an hour; until the startup probe passes, the
+            # liveness probe stays silent and nothing restarts the pod.
+            startup_probe=k8s.core.v1.ProbeArgs(
+                http_get=http("/health"), period_seconds=10, failure_threshold=model.startup_minutes * 6
+            ),
+            liveness_probe=k8s.core.v1.ProbeArgs(
+                http_get=http("/health"), period_seconds=10, timeout_seconds=5, failure_threshold=3
+            ),
+            readiness_probe=k8s.core.v1.ProbeArgs(
+                http_get=http("/v1/models"), period_seconds=5, timeout_seconds=5, failure_threshold=3
+            ),
+        )
+    container = k8s.core.v1.ContainerArgs(
+        name="vllm",
+        image=model.image,
+        command=["vllm", "serve"],
+        args=cmd_args,
+        env=env,
+        ports=[k8s.core.v1.ContainerPortArgs(name=SERVER_PORT_NAME, container_port=MODEL_SERVER_PORT)]
+        if serves_http
+        else None,
+        resources=server_resources(model),
+        security_context=hardened_container_security(),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
+            k8s.core.v1.VolumeMountArgs(name="cache", mount_path=CACHE_DIR),
+            *token_mounts,
+        ],
+        **probes,
+    )
+    volumes = [
+        k8s.core.v1.VolumeArgs(
+            name="shm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit=model.shm_size)
+        ),
+        k8s.core.v1.VolumeArgs(
+            name="cache",
+            persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                claim_name=cache.metadata.apply(lambda m: m.name)
+            )
+            if cache
+            else None,
+            empty_dir=None if cache else k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=model.cache_size),
+        ),
+        *token_volumes,
+    ]
+    return container, volumes

@@ -79,6 +79,16 @@ class Versions(StrictModel):
         pattern=r"^(oci|https)://\S+$",
         description="Helm repository of the KEDA chart (set a mirror here).",
     )
+    leader_worker_set: Release = Field(
+        "v0.10.0",
+        description="LeaderWorkerSet release: the controller chart leaderWorkerSet.install installs, and the "
+        "CRD the schema tests and `make crds` read.",
+    )
+    leader_worker_set_charts: str = Field(
+        "oci://registry.k8s.io/lws/charts",
+        pattern=r"^(oci|https)://\S+$",
+        description="OCI or HTTPS repository holding the `lws` chart (set a mirror here).",
+    )
 
     @property
     def gateway_api_crds_url(self) -> str:
@@ -107,6 +117,18 @@ class Versions(StrictModel):
         return (
             "https://github.com/prometheus-operator/prometheus-operator/releases/download/"
             f"{self.prometheus_operator}/stripped-down-crds.yaml"
+        )
+
+    @property
+    def leader_worker_set_chart_version(self) -> str:
+        """The lws chart is versioned like the release, without the v."""
+        return self.leader_worker_set.removeprefix("v")
+
+    @property
+    def leader_worker_set_crd_url(self) -> str:
+        return (
+            f"https://raw.githubusercontent.com/kubernetes-sigs/lws/{self.leader_worker_set}/"
+            "config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml"
         )
 
     def agentgateway_chart(self, chart: str) -> str:
@@ -141,6 +163,10 @@ class Adapter(StrictModel):
 
 
 ServerKind = Literal["vllm", "simulator"]
+MAX_NODES = 64
+# One replica spanning more GPUs than this is a typo, not a model: the largest open models
+# (DeepSeek-R1, Llama-3.1-405B, Qwen3-235B) need 16-32.
+MAX_GPUS_PER_REPLICA = 128
 
 DEFAULT_RESOURCES: dict[str, Resources] = {
     "vllm": Resources(cpu="4", memory="16Gi"),
@@ -156,7 +182,13 @@ class Model(StrictModel):
     adapters: list[Adapter] = Field(default_factory=list, description="LoRA adapters that route to this model.")
     server: ServerKind = Field("vllm", description="vllm (GPU) or simulator (llm-d-inference-sim, no GPU).")
     replicas: int = Field(1, ge=0, le=64, description="Model server replicas.")
-    tensor_parallel: int = Field(1, ge=1, le=8, description="GPUs per replica (one node holds at most 8).")
+    tensor_parallel: int = Field(1, ge=1, le=8, description="GPUs per pod, one node's worth (at most 8).")
+    nodes: int = Field(
+        1,
+        ge=1,
+        le=MAX_NODES,
+        description="Pods per replica, one per node, pipeline-parallel across them (a LeaderWorkerSet when > 1).",
+    )
     image: Optional[Image] = Field(None, description="Image override; defaults to the pinned vLLM or simulator image.")
     extra_args: list[str] = Field(default_factory=list, description="Extra server arguments, appended last.")
     resources: Optional[Resources] = Field(None, description="CPU/memory; defaults depend on the server kind.")
@@ -227,12 +259,30 @@ class Model(StrictModel):
         return self.min_replicas == 0
 
     @property
-    def gpus_per_replica(self) -> int:
+    def multi_node(self) -> bool:
+        return self.nodes > 1
+
+    @property
+    def gpus_per_pod(self) -> int:
         return self.tensor_parallel if self.server == "vllm" else 0
+
+    @property
+    def gpus_per_replica(self) -> int:
+        """A replica is a group of `nodes` pods, each with tensorParallel GPUs."""
+        return self.gpus_per_pod * self.nodes
 
     @property
     def effective_resources(self) -> Resources:
         return self.resources or DEFAULT_RESOURCES[self.server]
+
+
+class LeaderWorkerSetController(StrictModel):
+    install: bool = Field(
+        False,
+        description="Install the LeaderWorkerSet controller from its pinned chart; otherwise the cluster "
+        "must run it (README: Models bigger than one node).",
+    )
+    namespace: DNS1123Label = Field("lws-system", description="Namespace of the installed controller.")
 
 
 class Route(StrictModel):
@@ -345,6 +395,11 @@ class Config(StrictModel):
         description="KEDA for models with `autoscaling`: install (pinned chart on kind), namespace, "
         "prometheusUrl, bearerToken.",
     )
+    leader_worker_set: LeaderWorkerSetController = Field(
+        default_factory=lambda: LeaderWorkerSetController(),
+        description="The LeaderWorkerSet controller that models with nodes > 1 need: install (pinned chart) "
+        "or the cluster's own, namespace.",
+    )
     gpu_budget: Optional[PositiveInt] = Field(
         None, description="Most GPUs the catalog may ever ask for (every model at its maximum replicas)."
     )
@@ -389,6 +444,12 @@ class Config(StrictModel):
                     self.gateway_api_crds,
                     "OpenShift 4.19+ owns the Gateway API CRDs and guards them; allowed here: platform",
                 )
+            )
+        if openshift and self.leader_worker_set.install:
+            violations.append(
+                Violation(("leaderWorkerSet", "install"), True,
+                          "OpenShift provides LeaderWorkerSet through the Red Hat build of the LeaderWorkerSet "
+                          "Operator; install it there and set install: false")
             )
         if openshift and self.gateway.route is None:
             self.gateway.route = Route()
@@ -449,12 +510,15 @@ class Config(StrictModel):
                     Violation(at + ("tensorParallel",), model.tensor_parallel,
                               "simulators use no GPUs; allowed: 1 (or set server: vllm)")
                 )
-            if model.cache_storage_class and model.cache_access_mode == "ReadWriteOnce" and model.max_replicas > 1:
+            sharing_pods = model.max_replicas * model.nodes
+            if model.cache_storage_class and model.cache_access_mode == "ReadWriteOnce" and sharing_pods > 1:
                 violations.append(
                     Violation(at + ("cacheAccessMode",), model.cache_access_mode,
-                              f"up to {model.max_replicas} replicas cannot share a ReadWriteOnce volume; "
-                              "allowed: ReadWriteMany (or at most 1 replica)")
+                              f"up to {sharing_pods} pods (replicas x nodes) cannot share a ReadWriteOnce volume; "
+                              "allowed: ReadWriteMany (or a single pod)")
                 )
+            if model.multi_node:
+                violations += self._check_multi_node(model, at)
             if model.server == "vllm":
                 for i, adapter in enumerate(model.adapters):
                     if adapter.source is None:
@@ -464,6 +528,28 @@ class Config(StrictModel):
                                       "write it as {name: ..., source: <hf repo or path>}")
                         )
         return name_owner
+
+    def _check_multi_node(self, model: Model, at: tuple[str | int, ...]) -> list[Violation]:
+        if model.server == "simulator":
+            return [Violation(at + ("nodes",), model.nodes,
+                              "a simulator runs in one pod; allowed: 1 (or set server: vllm)")]
+        violations = []
+        if model.gpus_per_replica > MAX_GPUS_PER_REPLICA:
+            violations.append(
+                Violation(at + ("nodes",), model.nodes,
+                          f"nodes x tensorParallel = {model.gpus_per_replica} GPUs per replica; "
+                          f"at most {MAX_GPUS_PER_REPLICA}")
+            )
+        for i, adapter in enumerate(model.adapters):
+            # Each node's vLLM worker loads its share of every adapter itself (from the Hub or
+            # the path given), so a path would have to exist on every node.
+            if adapter.source and adapter.source.startswith(("/", ".", "~")):
+                violations.append(
+                    Violation(at + ("adapters", i, "source"), adapter.source,
+                              f"with nodes: {model.nodes} every node loads the adapter itself and a path "
+                              "exists on one node only; use a Hugging Face repo id")
+                )
+        return violations
 
     @property
     def served_names(self) -> list[str]:
