@@ -10,10 +10,12 @@ from .inference_gateway import (
 )
 from .keda import Keda, KedaArgs
 from .kube import kubernetes_target
+from .lws_controller import LeaderWorkerSetController, LeaderWorkerSetControllerArgs
 from .model_list import ModelList, ModelListArgs
 from .model_pool import ModelPool, ModelPoolArgs
 from .model_server import ModelServer, ModelServerArgs
 from .model_service import ModelService, ModelServiceArgs
+from .multi_node import MultiNodeServer, MultiNodeServerArgs
 from .monitoring_stack import MonitoringStack, MonitoringStackArgs
 from .observability import Observability, ObservabilityArgs
 from .rate_limit import RateLimitService, RateLimitServiceArgs
@@ -27,6 +29,8 @@ __all__ = [
     "InferenceGatewayArgs",
     "Keda",
     "KedaArgs",
+    "LeaderWorkerSetController",
+    "LeaderWorkerSetControllerArgs",
     "ModelList",
     "ModelAutoscaling",
     "ModelAutoscalingArgs",
@@ -37,6 +41,8 @@ __all__ = [
     "ModelServerArgs",
     "ModelService",
     "ModelServiceArgs",
+    "MultiNodeServer",
+    "MultiNodeServerArgs",
     "MonitoringStack",
     "MonitoringStackArgs",
     "Observability",

@@ -23,7 +23,17 @@ from llm_maas.models import Autoscaling, Model, Versions
 
 from . import metrics
 from .keda import Keda, KedaArgs
-from .kube import SCALED_OBJECT, TRIGGER_AUTHENTICATION, account_with_role, child, custom_resource, labels, meta
+from .kube import (
+    LEADER_WORKER_SET,
+    SCALED_OBJECT,
+    TRIGGER_AUTHENTICATION,
+    Kind,
+    account_with_role,
+    child,
+    custom_resource,
+    labels,
+    meta,
+)
 
 METRICS_READER = "maas-metrics-reader"
 POLLING_SECONDS = 15
@@ -70,7 +80,7 @@ class ModelAutoscaling(pulumi.ComponentResource):
                 SCALED_OBJECT,
                 meta(model.server_name, args.model_namespace, labels("autoscaling", model.server_name)),
                 {
-                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": model.server_name},
+                    "scaleTargetRef": self._target(model),
                     "minReplicaCount": scaled.min_replicas,
                     "maxReplicaCount": scaled.max_replicas,
                     "pollingInterval": POLLING_SECONDS,
@@ -92,6 +102,13 @@ class ModelAutoscaling(pulumi.ComponentResource):
             names.append(model.server_name)
         self.scaled_objects = pulumi.Output.from_input(names)
         self.register_outputs({"scaled_objects": self.scaled_objects})
+
+    @staticmethod
+    def _target(model: Model) -> dict[str, str]:
+        """What KEDA's HPA scales: the Deployment, or a multi-node model's LeaderWorkerSet (whose
+        scale subresource counts groups)."""
+        kind = LEADER_WORKER_SET if model.multi_node else Kind("apps/v1", "Deployment")
+        return {"apiVersion": kind.api_version, "kind": kind.kind, "name": model.server_name}
 
     @staticmethod
     def _trigger(

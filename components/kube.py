@@ -38,6 +38,7 @@ OPENSHIFT_ROUTE = Kind("route.openshift.io/v1", "Route")
 POD_MONITOR = Kind("monitoring.coreos.com/v1", "PodMonitor")
 SCALED_OBJECT = Kind("keda.sh/v1alpha1", "ScaledObject")
 TRIGGER_AUTHENTICATION = Kind("keda.sh/v1alpha1", "TriggerAuthentication")
+LEADER_WORKER_SET = Kind("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")
 
 # agentgateway labels its data plane pods with their Gateway's name (as Gateway API suggests).
 DATA_PLANE_LABEL = "gateway.networking.k8s.io/gateway-name"
@@ -283,14 +284,16 @@ def pinned_chart(
     values: dict,
     depends_on: Sequence[pulumi.Resource],
 ) -> k8s.helm.v4.Chart:
-    """A cluster add-on from its Helm chart at an exact version. Pulumi renders it (so every object
-    shows in preview, CRDs first) and releases it under the chart's own name."""
+    """A cluster add-on from its Helm chart at an exact version, from an HTTPS repository or an OCI
+    registry path. Pulumi renders it (so every object shows in preview, CRDs first) and releases it
+    under the chart's own name."""
+    oci = repository.startswith("oci://")
     return k8s.helm.v4.Chart(
         resource_name,
         name=chart,
-        chart=chart,
+        chart=f"{repository}/{chart}" if oci else chart,
         version=version,
-        repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=repository),
+        repository_opts=None if oci else k8s.helm.v4.RepositoryOptsArgs(repo=repository),
         namespace=namespace,
         values=values,
         # Add-on charts ship CRDs too (KEDA's, prometheus-operator's): retained like ours.

@@ -17,7 +17,9 @@ from .inference_gateway import InferenceGateway, InferenceGatewayArgs
 from .kube import child, labels, meta
 from .model_list import ModelList, ModelListArgs
 from .model_pool import ModelPool, ModelPoolArgs
+from .lws_controller import LeaderWorkerSetController, LeaderWorkerSetControllerArgs
 from .model_server import HF_TOKEN_KEY, ModelServer, ModelServerArgs
+from .multi_node import MultiNodeServer, MultiNodeServerArgs
 from .observability import Observability, ObservabilityArgs, scraper_peer
 
 HF_TOKEN_SECRET = "hf-token"
@@ -102,17 +104,28 @@ class ModelService(pulumi.ComponentResource):
             pulumi.log.warn(OPEN_GATEWAY_WARNING, resource=self)
             self.api_keys, self.rate_limit_config = pulumi.Output.secret({}), pulumi.Output.from_input("")
 
+        lws_controller = self._leader_worker_set_controller(name, config)
         for model in config.models:
-            ModelServer(
-                f"{name}-{model.pool_name}-server",
-                ModelServerArgs(
-                    model=model,
-                    namespace=model_namespace,
-                    hf_token_secret=token_secret if model.server == "vllm" else None,
-                    platform=config.platform,
-                ),
-                opts=child(self),
-            )
+            token = token_secret if model.server == "vllm" else None
+            if model.multi_node:
+                MultiNodeServer(
+                    f"{name}-{model.pool_name}-server",
+                    MultiNodeServerArgs(
+                        model=model,
+                        namespace=model_namespace,
+                        hf_token_secret=token,
+                        platform=config.platform,
+                        network_policies=config.network_policies,
+                        controller=lws_controller,
+                    ),
+                    opts=child(self),
+                )
+            else:
+                ModelServer(
+                    f"{name}-{model.pool_name}-server",
+                    ModelServerArgs(model=model, namespace=model_namespace, hf_token_secret=token, platform=config.platform),
+                    opts=child(self),
+                )
             ModelPool(
                 f"{name}-{model.pool_name}",
                 ModelPoolArgs(
@@ -175,6 +188,18 @@ class ModelService(pulumi.ComponentResource):
                 "rate_limit_config": self.rate_limit_config,
             }
         )
+
+    def _leader_worker_set_controller(self, name: str, config: Config) -> list[pulumi.Resource]:
+        if not config.leader_worker_set.install:
+            return []
+        controller = LeaderWorkerSetController(
+            f"{name}-leader-worker-set",
+            LeaderWorkerSetControllerArgs(
+                controller=config.leader_worker_set, versions=config.versions, network_policies=config.network_policies
+            ),
+            opts=child(self),
+        )
+        return [controller.chart]
 
     def _hf_token_secret(
         self, name: str, config: Config, namespace: pulumi.Output[str]

@@ -1,7 +1,18 @@
 """Typed, validated `maas:` stack config: the single source of truth for every resource."""
 
 from .consumers import Consumer, RateLimit, RateLimitService
-from .config import Adapter, Config, Epp, Gateway, Model, Resources, Route, Toleration, Versions
+from .config import (
+    Adapter,
+    Config,
+    Epp,
+    Gateway,
+    LeaderWorkerSetController,
+    Model,
+    Resources,
+    Route,
+    Toleration,
+    Versions,
+)
 from .errors import ConfigError, Violation
 from .loader import load_catalog, load_config, load_stack_config, read_stack_files
 from .scaling import Autoscaling, ModelAutoscaling, Monitoring, Scraper
@@ -18,6 +29,7 @@ __all__ = [
     "ConfigError",
     "Epp",
     "Gateway",
+    "LeaderWorkerSetController",
     "Model",
     "POOL_LABEL",
     "RateLimit",

@@ -71,6 +71,7 @@ def download(versions: Versions, out: Path, session: Any = None) -> list[Path]:
         ("agentgateway", versions.agentgateway, _agentgateway(versions.agentgateway)),
         ("keda", versions.keda_release, _bundle(versions.keda_crds_url)),
         ("prometheus-operator", versions.prometheus_operator, _bundle(versions.prometheus_operator_crds_url)),
+        ("lws", versions.leader_worker_set, _bundle(versions.leader_worker_set_crd_url)),
     ]
     written = []
     for source, version, fetch in plan:

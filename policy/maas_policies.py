@@ -100,6 +100,16 @@ def _command_line(container: Manifest) -> str:
     return " ".join(str(part) for part in [*(container.get("command") or []), *(container.get("args") or [])])
 
 
+def _count(value: Any) -> Any:
+    """A count as an int whether it arrives as 8, 8.0 (the analyzer's protobuf numbers) or "8";
+    anything else as given, so it never equals a real count."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return int(number) if number.is_integer() else number
+
+
 def _words(command_line: str) -> list[str]:
     try:
         return shlex.split(command_line)
@@ -134,7 +144,7 @@ def gpu_violations(resource_type: str, props: Manifest) -> list[str]:
             requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
             gpu_keys = sorted(k for k in {**requests, **limits} if "gpu" in k.lower())
             for key in gpu_keys:
-                if str(requests.get(key)) != str(limits.get(key)):
+                if _count(requests.get(key)) != _count(limits.get(key)):
                     problems.append(
                         f"container {name}: {key} requests {requests.get(key)} but limits {limits.get(key)}; "
                         "GPUs cannot be shared, so both must be the same count"
@@ -144,15 +154,16 @@ def gpu_violations(resource_type: str, props: Manifest) -> list[str]:
             if tensor is None:
                 continue
             pipeline = _flag(command_line, "--pipeline-parallel-size") or "1"
-            gpus = {str(limits.get(k) or requests.get(k)) for k in gpu_keys}
-            if gpus != {tensor}:
+            gpus = {_count(limits.get(k) or requests.get(k)) for k in gpu_keys}
+            if gpus != {_count(tensor)}:
                 problems.append(
                     f"container {name}: --tensor-parallel-size {tensor} but it gets "
-                    f"{', '.join(sorted(gpus)) or 'no'} GPUs; every pod needs exactly tensorParallel GPUs"
+                    f"{', '.join(str(g) for g in sorted(gpus, key=str)) or 'no'} GPUs; every pod needs exactly "
+                    "tensorParallel GPUs"
                 )
-            if str(pipeline) != str(group_size):
+            if _count(pipeline) != _count(group_size):
                 problems.append(
-                    f"container {name}: --pipeline-parallel-size {pipeline} but the group has {group_size} "
+                    f"container {name}: --pipeline-parallel-size {pipeline} but the group has {_count(group_size)} "
                     "pod(s); pipeline stages must equal nodes"
                 )
     return problems

@@ -97,10 +97,38 @@ def _selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     return True
 
 
+# LeaderWorkerSet v0.10.0 labels every pod with its set's name and its index in the group (the
+# leader is 0); pkg/utils/pod and api/leaderworkerset/v1.
+LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
+LWS_WORKER_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
+
+
+def pods_of(workload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each kind of pod a Deployment or LeaderWorkerSet runs, as a one-template workload labelled
+    the way its controller labels the pods (a set's leader, then one worker per other index)."""
+    if workload.get("kind") == "Deployment":
+        return [workload]
+    if workload.get("kind") != "LeaderWorkerSet":
+        return []
+    group = workload["spec"]["leaderWorkerTemplate"]
+    name = workload["metadata"]["name"]
+    pods = []
+    for index in range(group["size"]):
+        template = group["leaderTemplate"] if index == 0 and "leaderTemplate" in group else group["workerTemplate"]
+        pod_labels = {**template["metadata"].get("labels", {}), LWS_NAME_LABEL: name, LWS_WORKER_INDEX_LABEL: str(index)}
+        pods.append(
+            {**workload, "spec": {"template": {**template, "metadata": {**template["metadata"], "labels": pod_labels}}}}
+        )
+    return pods
+
+
 def served_names_of(deployment: dict[str, Any]) -> set[str]:
-    """The model names a model-server Deployment answers to, parsed like the servers do."""
+    """The model names a model-server pod answers to, parsed like the servers do (a headless vLLM
+    group member answers to none: it serves no HTTP)."""
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     argv = list(container.get("args", []))
+    if "--headless" in argv:
+        return set()
     names: set[str] = set()
     i = 0
     while i < len(argv):
@@ -547,10 +575,11 @@ class GatewaySimulator(ClusterObjects):
     def _resolve_pool(self, outcome: Outcome, pool: dict[str, Any]) -> None:
         namespace = _ns(pool)
         selector = pool["spec"]["selector"]["matchLabels"]
-        for deployment in self._all("Deployment"):
-            pod_labels = deployment["spec"]["template"]["metadata"].get("labels", {})
-            if _ns(deployment) == namespace and _selects(selector, pod_labels):
-                outcome.pods.append(Pods(deployment, served_names_of(deployment)))
+        for workload in self._all("Deployment") + self._all("LeaderWorkerSet"):
+            for pod in pods_of(workload):
+                pod_labels = pod["spec"]["template"]["metadata"].get("labels", {})
+                if _ns(pod) == namespace and _selects(selector, pod_labels):
+                    outcome.pods.append(Pods(pod, served_names_of(pod)))
         picker = pool["spec"].get("endpointPickerRef")
         if picker:
             service = self._one("Service", picker["name"], namespace)

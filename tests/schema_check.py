@@ -41,6 +41,7 @@ CRD_SOURCES = {
     "agentgateway": "agentgateway",
     "keda": "keda_release",
     "prometheus-operator": "prometheus_operator",
+    "lws": "leader_worker_set",
 }
 
 # libyaml when present: the agentgateway CRDs are megabytes of YAML.

@@ -163,6 +163,26 @@ BAD = [
     ("bad-scrape-interval", {"monitoring": {"scrapeInterval": "1m"}}, "maas:monitoring.scrapeInterval", '"1m"', "pattern"),
     ("typo-in-autoscaling", {"models": [{"name": "Qwen/Qwen3-0.6B", "autoscaling": {"max": 4}}]},
      "maas:models[0].autoscaling.max", "4", "maxReplicas"),
+    # Models bigger than one node.
+    ("nodes-zero", {"models": [{"name": "a", "nodes": 0}]}, "maas:models[0].nodes", "0", "greater than or equal to 1"),
+    ("nodes-too-many", {"models": [{"name": "a", "nodes": 65}]}, "maas:models[0].nodes", "65", "less than or equal to 64"),
+    ("multi-node-simulator", {"models": [{"name": "a", "server": "simulator", "nodes": 2}]}, "maas:models[0].nodes", "2", "a simulator runs in one pod"),
+    ("gpus-per-replica-over-max", {"models": [{"name": "a", "tensorParallel": 8, "nodes": 17}]}, "maas:models[0].nodes", "17", "136 GPUs per replica; at most 128"),
+    (
+        "multi-node-adapter-path",
+        {"models": [{"name": "a", "nodes": 2, "adapters": [{"name": "x", "source": "/adapters/x"}]}]},
+        "maas:models[0].adapters[0].source", "/adapters/x", "use a Hugging Face repo id",
+    ),
+    (
+        "multi-node-rwo-cache",
+        {"models": [{"name": "a", "nodes": 2, "cacheStorageClass": "standard"}]},
+        "maas:models[0].cacheAccessMode", '"ReadWriteOnce"', "up to 2 pods (replicas x nodes)",
+    ),
+    (
+        "lws-install-on-openshift",
+        {"platform": "openshift", "leaderWorkerSet": {"install": True}},
+        "maas:leaderWorkerSet.install", "true", "Red Hat build of the LeaderWorkerSet Operator",
+    ),
     # GitOps render mode and where the HF token comes from.
     ("render-to-nowhere", {"renderYamlTo": "  "}, "maas:renderYamlTo", '"  "', "a directory path"),
     ("bad-token-secret-name", {"hfTokenSecret": "HF Token"}, "maas:hfTokenSecret", "HF Token", "DNS-1123 subdomain"),

@@ -59,6 +59,7 @@ def pages_for(versions):
         "https://raw/policies": crd("agentgateway.dev", "AgentgatewayPolicy", "agentgatewaypolicies"),
         versions.keda_crds_url: crd("keda.sh", "ScaledObject", "scaledobjects"),
         versions.prometheus_operator_crds_url: crd("monitoring.coreos.com", "PodMonitor", "podmonitors"),
+        versions.leader_worker_set_crd_url: crd("leaderworkerset.x-k8s.io", "LeaderWorkerSet", "leaderworkersets"),
     }
 
 
@@ -72,6 +73,7 @@ def test_download_writes_the_layout_the_schema_tests_read(tmp_path):
         "gateway-api/v1.6.1/gateway.networking.k8s.io_gateways.yaml",
         "gateway-api/v1.6.1/gateway.networking.k8s.io_httproutes.yaml",
         "keda/v2.20.2/keda.sh_scaledobjects.yaml",
+        "lws/v0.10.0/leaderworkerset.x-k8s.io_leaderworkersets.yaml",
         "prometheus-operator/v0.93.0/monitoring.coreos.com_podmonitors.yaml",
     ]
     catalog = schema_check.CrdCatalog(tmp_path, dict(schema_check.crd_pins(versions)))
@@ -82,12 +84,14 @@ def test_download_writes_the_layout_the_schema_tests_read(tmp_path):
         ("agentgateway.dev/v1", "AgentgatewayPolicy"),
         ("keda.sh/v1", "ScaledObject"),
         ("monitoring.coreos.com/v1", "PodMonitor"),
+        ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"),
     }
 
 
 def test_download_follows_the_pinned_versions(tmp_path):
     versions = Versions(
-        gatewayApi="v1.5.1", inferenceExtension="v1.6.0", agentgateway="v1.5.0", keda="2.19.0", prometheusOperator="v0.92.0"
+        gatewayApi="v1.5.1", inferenceExtension="v1.6.0", agentgateway="v1.5.0", keda="2.19.0", prometheusOperator="v0.92.0",
+        leaderWorkerSet="v0.9.0",
     )
     session = FakeSession(pages_for(versions))
     download(versions, tmp_path, session)
@@ -96,6 +100,7 @@ def test_download_follows_the_pinned_versions(tmp_path):
     assert any("ref=v1.5.0" in url for url in session.requested)
     assert any("/v2.19.0/keda-2.19.0-crds.yaml" in url for url in session.requested)
     assert any("/v0.92.0/stripped-down-crds.yaml" in url for url in session.requested)
+    assert any("lws/v0.9.0/config/crd/bases/" in url for url in session.requested)
 
 
 def test_a_failed_fetch_names_the_url_and_writes_nothing(tmp_path):
