@@ -56,6 +56,12 @@ class Registration:
     (a chart's or bundle's objects included). Mocks never run them; tests apply them by hand."""
 
     @property
+    def reference(self) -> str:
+        """How other registrations name this one as their provider (`urn::id`; mock ids are
+        `<name>-id`)."""
+        return f"{self.urn}::{self.name}-id"
+
+    @property
     def plain_inputs(self) -> dict[str, Any]:
         return unwrap_secrets(self.inputs)
 
@@ -82,7 +88,7 @@ class _EchoMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         if args.typ == RANDOM_PASSWORD:
             return f"{args.name}-id", {**args.inputs, "result": fake_password(args.name, args.inputs)}
-        return f"{args.name}-id", args.inputs
+        return f"{args.name}-id", args.inputs  # Registration.reference relies on this id scheme
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return {}

@@ -35,7 +35,7 @@ def test_it_serves_its_own_catalog_and_exports_its_key_as_a_secret(consumer_run)
 def test_every_object_goes_to_the_teams_cluster(consumer_run):
     (provider,) = consumer_run.by_type("pulumi:providers:kubernetes")
     assert provider.plain_inputs["kubeconfig"] == KUBECONFIG
-    ref = f"{provider.urn}::{provider.name}-id"
+    ref = provider.reference
     kubernetes = [r for r in consumer_run.registrations if r.type.startswith("kubernetes:")]
     assert {r.name for r in kubernetes if r.custom and r.provider != ref} == set()
     assert {r.name for r in kubernetes if not r.custom and r.providers.get("kubernetes") != ref} == set()

@@ -23,7 +23,7 @@ def rendered(request, stack_runs):
 
 def _render_provider_ref(run) -> str:
     (provider,) = run.by_type(PROVIDER_TYPE)
-    return f"{provider.urn}::{provider.name}-id"
+    return provider.reference
 
 
 def test_one_rendering_provider_writes_to_the_configured_directory(rendered):
