@@ -229,19 +229,24 @@ def admit_ingress(
     object_name: str,
     namespace: pulumi.Input[str],
     selected: Mapping[str, str],
-    admitted: Sequence[tuple[Sequence[dict], int]],
+    admitted: Sequence[tuple[Sequence[dict], Optional[int]]],
 ) -> k8s.networking.v1.NetworkPolicy:
     """Isolates the selected pods: each (sources, port) pair lets those sources open TCP
-    connections to that port, and nothing else gets in."""
+    connections to that port, and nothing else gets in. No sources means any source (the API
+    server calling a webhook); port None means every port (NCCL's run-time ports)."""
+
+    def rule(sources: Sequence[dict], port: Optional[int]) -> dict:
+        return ({"from": list(sources)} if sources else {}) | (
+            {"ports": [{"protocol": "TCP", "port": port}]} if port is not None else {}
+        )
+
     return k8s.networking.v1.NetworkPolicy(
         resource_name,
         metadata=meta(object_name, namespace, labels("network-policy", object_name)),
         spec={
             "podSelector": {"matchLabels": dict(selected)},
             "policyTypes": ["Ingress"],
-            "ingress": [
-                {"from": list(sources), "ports": [{"protocol": "TCP", "port": port}]} for sources, port in admitted
-            ],
+            "ingress": [rule(sources, port) for sources, port in admitted],
         },
         opts=child(parent),
     )

@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 from llm_maas.models import LeaderWorkerSetController as ControllerConfig
 from llm_maas.models import Versions
 
-from .kube import add_on_namespace, child, labels, meta, pinned_chart
+from .kube import add_on_namespace, admit_ingress, pinned_chart
 
 WEBHOOK_PORT = 9443
 
@@ -53,14 +53,8 @@ class LeaderWorkerSetController(pulumi.ComponentResource):
         if args.network_policies:
             # The API server reaches the webhooks from outside any pod network, so the webhook
             # port is open to every source; nothing else in the namespace accepts connections.
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-webhook-only",
-                metadata=meta("lws-webhook-only", ns, labels("network-policy", "lws-webhook-only")),
-                spec={
-                    "podSelector": {},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [{"ports": [{"protocol": "TCP", "port": WEBHOOK_PORT}]}],
-                },
-                opts=child(self, depends_on=[namespace]),
+            admit_ingress(
+                self, f"{name}-webhook-only", "lws-webhook-only", namespace.metadata.apply(lambda m: m.name), {},
+                [([], WEBHOOK_PORT)],
             )
         self.register_outputs({})

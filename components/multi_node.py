@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from llm_maas.models import Model
 
-from .kube import LEADER_WORKER_SET, child, custom_resource, labels, meta, one_at_a_time_budget
+from .kube import LEADER_WORKER_SET, admit_ingress, custom_resource, meta, one_at_a_time_budget
 from .model_server import (
     load_await,
     persistent_cache,
@@ -105,15 +104,9 @@ class MultiNodeServer(pulumi.ComponentResource):
         if args.network_policies:
             # NCCL and vLLM's workers pick their ports at run time: a group's pods may reach each
             # other on any port, and nothing else reaches a worker.
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-group",
-                metadata=meta(f"{object_name}-group", args.namespace, labels("network-policy", f"{object_name}-group")),
-                spec={
-                    "podSelector": {"matchLabels": group_pods},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [{"from": [{"podSelector": {"matchLabels": group_pods}}]}],
-                },
-                opts=child(self),
+            admit_ingress(
+                self, f"{name}-group", f"{object_name}-group", args.namespace, group_pods,
+                [([{"podSelector": {"matchLabels": group_pods}}], None)],
             )
         if model.max_replicas > 1:
             one_at_a_time_budget(
