@@ -51,6 +51,8 @@ class Registration:
     """The provider reference (`urn::id`) a custom resource is sent to; empty for the default."""
     providers: dict[str, str] = field(default_factory=dict)
     """Package -> provider reference a component (a Helm chart, a YAML bundle) hands its children."""
+    aliases: list[str] = field(default_factory=list)
+    """URNs this resource was known by before a rename (its `aliases` option)."""
     transforms: list = field(default_factory=list)
     """The resource's own transforms, which the engine applies to it and to every child it has
     (a chart's or bundle's objects included). Mocks never run them; tests apply them by hand."""
@@ -118,10 +120,21 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=request.protect,
                     provider=request.provider,
                     providers=dict(request.providers),
+                    aliases=[*request.aliasURNs, *(self._alias_urn(request, a) for a in request.aliases)],
                     transforms=pulumi_mocks._resolve_callbacks(request.transforms),
                 )
             )
         return response
+
+
+    def _alias_urn(self, request, alias) -> str:
+        """The URN an `aliases` entry names: given whole, or as a spec whose empty fields mean
+        "as this resource is now"."""
+        if alias.urn:
+            return alias.urn
+        spec = alias.spec
+        parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+        return self.make_urn(parent, spec.type or request.type, spec.name or request.name)
 
 
 def _wire_inputs(struct) -> dict[str, Any]:
