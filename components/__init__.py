@@ -19,6 +19,7 @@ from .multi_node import MultiNodeServer, MultiNodeServerArgs
 from .monitoring_stack import MonitoringStack, MonitoringStackArgs
 from .observability import Observability, ObservabilityArgs
 from .rate_limit import RateLimitService, RateLimitServiceArgs
+from .scheduling import PoolScheduling, PoolSchedulingArgs
 
 __all__ = [
     "ROUTING_HEADER",
@@ -45,6 +46,8 @@ __all__ = [
     "MultiNodeServerArgs",
     "MonitoringStack",
     "MonitoringStackArgs",
+    "PoolScheduling",
+    "PoolSchedulingArgs",
     "Observability",
     "ObservabilityArgs",
     "RateLimitService",

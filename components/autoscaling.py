@@ -1,11 +1,12 @@
 """ModelAutoscaling: a KEDA ScaledObject per autoscaled model, scaling its server Deployment on the
 pool's queue depth, with KEDA itself when the stack installs it.
 
-The trigger is the requests waiting in the pool's model servers, summed over the pool
-(`vllm:num_requests_waiting`, as vLLM production-stack scales), as an AverageValue: the HPA
-keeps about `queueDepth` waiting requests per replica. A pool that may scale to zero has no
-server to report a queue, so its endpoint picker's flow-control queue (the requests it holds
-until a pod is ready) is a second trigger that wakes it, as llm-d's keda-epp guide does.
+The trigger is the requests waiting for the pool, as an AverageValue: the HPA keeps about
+`queueDepth` waiting requests per replica. Waiting means queued in a model server
+(`vllm:num_requests_waiting`, as vLLM production-stack scales) or held by the pool's endpoint
+picker, whose flow control keeps the servers' own queues short under load and holds every
+request while the pool has no pod: so a pool at zero wakes on its first held request, as llm-d's
+keda-epp guide does.
 
 KEDA's prometheus scaler (pkg/scalers/prometheus_scaler.go at v2.20.2) treats an empty result
 as 0 (`ignoreNullValues` defaults to true), which is right for a pool with no pods yet.
@@ -67,13 +68,9 @@ class ModelAutoscaling(pulumi.ComponentResource):
         for model in args.models:
             assert model.autoscaling is not None
             scaled = model.autoscaling
-            triggers = [self._trigger("queue", metrics.pool_queue(args.namespace, model.pool_name), scaled.queue_depth,
-                                      args, authentication)]  # fmt: skip
-            if model.holds_requests_at_zero:
-                triggers.append(
-                    self._trigger("held", metrics.pool_held_requests(args.namespace, model.pool_name),
-                                  scaled.queue_depth, args, authentication)  # fmt: skip
-                )
+            trigger = self._trigger(
+                "queue", metrics.pool_waiting(args.namespace, model.pool_name), scaled.queue_depth, args, authentication
+            )
             custom_resource(
                 self,
                 f"{name}-{model.pool_name}",
@@ -95,7 +92,7 @@ class ModelAutoscaling(pulumi.ComponentResource):
                             }
                         }
                     },
-                    "triggers": triggers,
+                    "triggers": [trigger],
                 },
                 crds,
             )

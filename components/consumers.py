@@ -45,6 +45,7 @@ KEY_RANDOM_CHARACTERS = 48
 KEY_SECRET_LABEL = "maas.llm-d.ai/api-keys-for"
 CONSUMER_FIELD = "consumer"
 MODELS_FIELD = KEY_MODELS_FIELD  # what ModelList filters the list by
+TIER_FIELD = "tier"  # what PoolScheduling names the caller's objective by
 
 MODEL_LIST_REQUEST = f'request.method == "GET" && request.path == "{MODEL_LIST_PATH}"'
 # A consumer whose key lists models may call only those; the list is open to every key (and
@@ -66,6 +67,8 @@ def key_metadata(consumer: Consumer) -> dict:
     metadata: dict = {CONSUMER_FIELD: consumer.name}
     if consumer.models is not None:
         metadata[MODELS_FIELD] = list(consumer.models)
+    if consumer.tier is not None:
+        metadata[TIER_FIELD] = consumer.tier
     return metadata
 
 

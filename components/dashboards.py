@@ -66,14 +66,15 @@ def _dashboard(uid: str, title: str, panels: list[dict], variables: dict) -> str
 
 
 def models_dashboard(namespace: str) -> str:
-    """Per pool: requests, queue depth, KV-cache use, tokens/s, time to first token, replicas."""
+    """Per pool: requests, queue depth, KV-cache use, tokens/s, time to first token, replicas, and
+    the requests its endpoint picker holds by priority and by consumer."""
     pools = "~$pool"
 
     def server(metric: str) -> str:
         return metrics.series(metric, namespace=namespace, **{metrics.POOL: pools})
 
     by_pool = f"sum by ({metrics.POOL})"
-    ready = metrics.series(metrics.EPP_READY_PODS, namespace=namespace, name=pools)
+    ready = metrics.series(metrics.EPP_READY_ENDPOINTS, namespace=namespace, name=pools)
     held = metrics.series(metrics.EPP_HELD_REQUESTS, namespace=namespace, inference_pool=pools)
     ttft = f"sum by (le, {metrics.POOL}) (rate({server(metrics.SERVER_TTFT + '_bucket')}[{RATE}]))"
     panels = [
@@ -93,6 +94,13 @@ def models_dashboard(namespace: str) -> str:
                [(f"histogram_quantile(0.5, {ttft})", "{{pool}} p50"),
                 (f"histogram_quantile(0.95, {ttft})", "{{pool}} p95")], (0, 16, 12, 8)),
         _panel("Ready replicas", "short", [(f"sum by (name) ({ready})", "{{name}}")], (12, 16, 12, 8)),
+        # Which tiers wait when a pool is saturated: the picker serves the highest priority first.
+        _panel("Held by the endpoint picker, by priority", "short",
+               [(f"sum by (inference_pool, priority) ({held})", "{{inference_pool}} priority {{priority}}")],
+               (0, 24, 12, 8)),
+        _panel("Held by the endpoint picker, by consumer", "short",
+               [(f"sum by (inference_pool, fairness_id) ({held})", "{{inference_pool}} {{fairness_id}}")],
+               (12, 24, 12, 8)),
     ]
     pool_variable = _label_variable(
         "pool", metrics.POOL, metrics.series(metrics.SERVER_WAITING, namespace=namespace)

@@ -216,6 +216,11 @@ class InferenceGateway(pulumi.ComponentResource):
                 opts=keep,
             )
         )
+        # InferenceObjective and InferenceModelRewrite (llm-d.ai) moved to the llm-d router with
+        # the endpoint picker; installed on OpenShift too, which ships neither.
+        crds.append(
+            k8s.yaml.v2.ConfigGroup(f"{name}-llm-d-router-crds", files=versions.llmd_router_crd_urls, opts=keep)
+        )
         crds.append(
             k8s.helm.v4.Chart(
                 f"{name}-agentgateway-crds",

@@ -11,7 +11,7 @@ PART_OF = "maas"
 
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 INFERENCE_GROUP = "inference.networking.k8s.io"
-INFERENCE_X_GROUP = "inference.networking.x-k8s.io"
+LLMD_GROUP = "llm-d.ai"
 AGENTGATEWAY_GROUP = "agentgateway.dev"
 AGENTGATEWAY_API = f"{AGENTGATEWAY_GROUP}/v1alpha1"
 
@@ -31,6 +31,7 @@ GATEWAY = Kind(f"{GATEWAY_API_GROUP}/v1", "Gateway")
 HTTP_ROUTE = Kind(f"{GATEWAY_API_GROUP}/v1", "HTTPRoute")
 REFERENCE_GRANT = Kind(f"{GATEWAY_API_GROUP}/v1beta1", "ReferenceGrant")
 INFERENCE_POOL = Kind(f"{INFERENCE_GROUP}/v1", "InferencePool")
+INFERENCE_OBJECTIVE = Kind(f"{LLMD_GROUP}/v1alpha2", "InferenceObjective")
 AGENTGATEWAY_POLICY = Kind(AGENTGATEWAY_API, "AgentgatewayPolicy")
 AGENTGATEWAY_BACKEND = Kind(AGENTGATEWAY_API, "AgentgatewayBackend")
 AGENTGATEWAY_PARAMETERS = Kind(AGENTGATEWAY_API, "AgentgatewayParameters")
@@ -51,7 +52,8 @@ DATA_PLANE_METRICS_PORT_NAME = "metrics"
 MODEL_SERVER_PORT = 8000
 
 # agentgateway cancels a request that outlives this; long generations stream within it.
-REQUEST_TIMEOUT = "300s"
+REQUEST_TIMEOUT_SECONDS = 300
+REQUEST_TIMEOUT = f"{REQUEST_TIMEOUT_SECONDS}s"
 
 
 CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"

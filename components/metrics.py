@@ -6,8 +6,11 @@ Sources:
   `_total` to counters) and llm-d-inference-sim v0.8.2 `pkg/llm-d-inference-sim/metrics.go`
   (label model_name), which exports the same names. `vllm:gpu_cache_usage_perc` is gone since
   vLLM PR #29330; `vllm:kv_cache_usage_perc` replaces it.
-- GAIE endpoint picker v1.5.0 `pkg/epp/metrics/metrics.go`: pool gauges labelled `name` (the
-  pool); flow-control gauges labelled `inference_pool`.
+- llm-d router endpoint picker v0.10.0 `pkg/epp/metrics/llm_d_router_metrics.go` and
+  `docs/metrics.md`: the current `llm_d_epp_` names (their `inference_pool_*` and
+  `inference_extension_*` twins are deprecated). Pool gauges are labelled `name` (the pool);
+  flow-control gauges `inference_pool`, `priority` and `fairness_id` (the consumer, as the
+  gateway sets it).
 - agentgateway v1.4.1 `crates/agentgateway/src/telemetry/metrics.rs`: registry prefix
   `agentgateway_`; gen_ai histograms labelled gen_ai_token_type, gen_ai_request_model, the route
   and the custom attributes of `frontend.metrics` (our `consumer`).
@@ -23,8 +26,8 @@ SERVER_PROMPT_TOKENS = "vllm:prompt_tokens_total"
 SERVER_GENERATION_TOKENS = "vllm:generation_tokens_total"
 SERVER_REQUESTS = "vllm:request_success_total"
 
-EPP_READY_PODS = "inference_pool_ready_pods"
-EPP_HELD_REQUESTS = "inference_extension_flow_control_queue_size"
+EPP_READY_ENDPOINTS = "llm_d_epp_ready_endpoints"
+EPP_HELD_REQUESTS = "llm_d_epp_flow_control_queue_size"
 
 GATEWAY_TOKENS = "agentgateway_gen_ai_client_token_usage"
 GATEWAY_REQUESTS = "agentgateway_requests_total"
@@ -44,11 +47,12 @@ def series(metric: str, **matchers: str) -> str:
     return f"{metric}{{{','.join(parts)}}}"
 
 
-def pool_queue(namespace: str, pool: str) -> str:
-    """Requests waiting in the pool's model servers, summed over its pods."""
-    return f"sum({series(SERVER_WAITING, namespace=namespace, **{POOL: pool})})"
-
-
-def pool_held_requests(namespace: str, pool: str) -> str:
-    """Requests the pool's endpoint picker holds (flow control) while no pod can take them."""
-    return f"sum({series(EPP_HELD_REQUESTS, namespace=namespace, inference_pool=pool)})"
+def pool_waiting(namespace: str, pool: str) -> str:
+    """Requests waiting for the pool: queued in its model servers, and held by its endpoint
+    picker. With flow control a saturated pool's servers keep only about the picker's saturation
+    threshold in their own queues and the picker holds the rest (`pkg/epp/flowcontrol/README.md`,
+    utilization detector at v0.10.0), so neither side alone counts the backlog. A side without
+    series (no pod yet, nothing ever held) counts 0."""
+    servers = f"sum({series(SERVER_WAITING, namespace=namespace, **{POOL: pool})})"
+    held = f"sum({series(EPP_HELD_REQUESTS, namespace=namespace, inference_pool=pool)})"
+    return f"({servers} or vector(0)) + ({held} or vector(0))"

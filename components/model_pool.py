@@ -8,16 +8,17 @@ to the gateway in its own namespace without the hand patch the OpenShift guide n
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from llm_maas.models import Epp, Model
+from llm_maas.models import Epp, Model, Tier, Versions, priority_bands
 
 from .inference_gateway import ROUTING_HEADER, GatewayParentRef
+from .picker_config import endpoint_picker_config
+from .scheduling import PoolScheduling, PoolSchedulingArgs
 from .kube import (
     AGENTGATEWAY_BACKEND,
     account_with_role,
@@ -25,7 +26,7 @@ from .kube import (
     HTTP_ROUTE,
     INFERENCE_GROUP,
     INFERENCE_POOL,
-    INFERENCE_X_GROUP,
+    LLMD_GROUP,
     MODEL_SERVER_PORT,
     REQUEST_TIMEOUT,
     child,
@@ -53,33 +54,6 @@ CONFIG_FILE = "config.yaml"
 # HTTPRoute limits (Gateway API v1): 64 matches per rule and, by a CRD rule, 128 per route.
 MATCHES_PER_RULE = 64
 MATCHES_PER_ROUTE = 128
-
-# The EPP's scheduler: the upstream chart's default profile (queue depth, KV-cache use and
-# prefix-cache affinity); the single-profile handler and max-score picker are implied.
-SCORERS = {"queue-scorer": 2, "kv-cache-utilization-scorer": 2, "prefix-cache-scorer": 3}
-
-
-# Flow control queues requests in the EPP while the pool is saturated, and while it has no pod at
-# all, which is what lets a pool scale to zero (GAIE v1.5.0 site-src/guides/flow-control.md). It
-# is experimental upstream, so only pools that may scale to zero turn it on.
-FLOW_CONTROL_GATE = "flowControl"
-
-
-def endpoint_picker_config(holds_requests_at_zero: bool = False) -> str:
-    config = {
-        "apiVersion": f"{INFERENCE_X_GROUP}/v1alpha1",
-        "kind": "EndpointPickerConfig",
-        **({"featureGates": [FLOW_CONTROL_GATE]} if holds_requests_at_zero else {}),
-        "plugins": [{"type": scorer} for scorer in SCORERS],
-        "schedulingProfiles": [
-            {
-                "name": "default",
-                "plugins": [{"pluginRef": scorer, "weight": weight} for scorer, weight in SCORERS.items()],
-            }
-        ],
-    }
-    return json.dumps(config, indent=2)
-
 
 # agentgateway parses these as OpenAI chat completions (token counts, budgets, metrics); every
 # other path (legacy completions, embeddings, ...) is sent to the pod as-is but still "Detect"ed,
@@ -117,7 +91,9 @@ class ModelPoolArgs:
     namespace: pulumi.Input[str]
     parent_ref: GatewayParentRef
     epp: Epp = field(default_factory=Epp)
-    epp_image: str = "registry.k8s.io/gateway-api-inference-extension/epp:v1.5.0"
+    epp_image: str = Versions.model_fields["epp_image"].default
+    tiers: Sequence[Tier] = field(default_factory=list)
+    """The stack's consumer tiers: a flow-control band and an InferenceObjective each."""
     crds: Sequence[pulumi.Resource] = field(default_factory=list)
     """CRD installs the InferencePool and HTTPRoutes must wait for."""
     platform: str = "kubernetes"
@@ -144,7 +120,7 @@ class ModelPool(pulumi.ComponentResource):
         account = account_with_role(
             self, f"{name}-epp", epp_name, ns, epp_labels, self._epp_rules(leader_election=args.epp.replicas > 1)
         )
-        picker_config = endpoint_picker_config(model.holds_requests_at_zero)
+        picker_config = endpoint_picker_config(model, priority_bands(args.tiers))
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-epp",
             metadata=meta(epp_name, ns, epp_labels),
@@ -192,13 +168,43 @@ class ModelPool(pulumi.ComponentResource):
             llm_backend_spec(pool),
             [*args.crds, inference_pool],
         )
-        for index, rules in enumerate(route_chunks(model.served_names)):
+        routes = self._routes(name, args, pool_labels, [*args.crds, backend])
+        PoolScheduling(
+            f"{name}-scheduling",
+            PoolSchedulingArgs(
+                pool=pool,
+                namespace=ns,
+                route_names=list(routes),
+                tiers=args.tiers,
+                crds=args.crds,
+                routes=list(routes.values()),
+            ),
+            opts=child(self),
+        )
+
+        if args.network_policies:
+            self._network_policies(name, args, epp_name, epp_labels, epp_selector)
+
+        self.pool_name = pulumi.Output.from_input(pool)
+        self.served_names = pulumi.Output.from_input(model.served_names)
+        self.epp_service = service.metadata.apply(lambda m: m.name)
+        self.register_outputs(
+            {"pool_name": self.pool_name, "served_names": self.served_names, "epp_service": self.epp_service}
+        )
+
+    def _routes(
+        self, name: str, args: ModelPoolArgs, pool_labels: dict[str, str], depends_on: list[pulumi.Resource]
+    ) -> dict[str, pulumi.Resource]:
+        """The HTTPRoutes that send the pool's served names to its backend, by name."""
+        pool = args.model.pool_name
+        routes: dict[str, pulumi.Resource] = {}
+        for index, rules in enumerate(route_chunks(args.model.served_names)):
             route_name = pool if index == 0 else f"{pool}-{index + 1}"
-            custom_resource(
+            routes[route_name] = custom_resource(
                 self,
                 f"{name}-route" if index == 0 else f"{name}-route-{index + 1}",
                 HTTP_ROUTE,
-                meta(route_name, ns, pool_labels),
+                meta(route_name, args.namespace, pool_labels),
                 {
                     "parentRefs": [args.parent_ref.as_spec()],
                     "rules": [
@@ -217,18 +223,9 @@ class ModelPool(pulumi.ComponentResource):
                         for rule_index, names in enumerate(rules)
                     ],
                 },
-                [*args.crds, backend],
+                depends_on,
             )
-
-        if args.network_policies:
-            self._network_policies(name, args, epp_name, epp_labels, epp_selector)
-
-        self.pool_name = pulumi.Output.from_input(pool)
-        self.served_names = pulumi.Output.from_input(model.served_names)
-        self.epp_service = service.metadata.apply(lambda m: m.name)
-        self.register_outputs(
-            {"pool_name": self.pool_name, "served_names": self.served_names, "epp_service": self.epp_service}
-        )
+        return routes
 
     def _network_policies(
         self, name: str, args: ModelPoolArgs, epp_name: str, epp_labels: dict[str, str], epp_selector: dict[str, str]
@@ -253,8 +250,10 @@ class ModelPool(pulumi.ComponentResource):
         rules = [
             k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["pods"], verbs=read),
             k8s.rbac.v1.PolicyRuleArgs(api_groups=[INFERENCE_GROUP], resources=["inferencepools"], verbs=read),
+            # The router picks llm-d.ai over the older x-k8s.io group when both are served, and this
+            # stack installs llm-d.ai (pkg/epp/server/controller_config.go at v0.10.0).
             k8s.rbac.v1.PolicyRuleArgs(
-                api_groups=[INFERENCE_X_GROUP],
+                api_groups=[LLMD_GROUP],
                 resources=["inferenceobjectives", "inferencemodelrewrites"],
                 verbs=read,
             ),
@@ -264,7 +263,9 @@ class ModelPool(pulumi.ComponentResource):
                 k8s.rbac.v1.PolicyRuleArgs(
                     api_groups=["coordination.k8s.io"],
                     resources=["leases"],
-                    verbs=["get", "list", "watch", "create", "update", "patch"],
+                    # delete too: the leader releases its lease on shutdown (routerlib
+                    # _leader-election-rbac.yaml, LeaderElectionReleaseOnCancel).
+                    verbs=["get", "list", "watch", "create", "update", "patch", "delete"],
                 ),
                 k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["events"], verbs=["create", "patch"]),
             ]
@@ -282,27 +283,35 @@ class ModelPool(pulumi.ComponentResource):
     ) -> k8s.apps.v1.Deployment:
         pool = args.model.pool_name
         epp = args.epp
+        # The flags the router's own chart passes (config/charts/routerlib _deployment.yaml at
+        # v0.10.0). Tracing is on by default upstream and would export to a collector on
+        # localhost:4317 that does not exist. Secure serving stays on: agentgateway dials the
+        # picker over TLS without verifying it (controller/pkg/agentgateway/plugins/inference_plugin.go).
         cmd_args = [
             "--pool-name", pool,
             "--pool-namespace", args.namespace,
             "--pool-group", INFERENCE_GROUP,
             "--zap-encoder", "json",
             "--config-file", f"{CONFIG_DIR}/{CONFIG_FILE}",
+            "--grpc-health-port", str(HEALTH_PORT),
+            "--tracing=false",
         ]  # fmt: skip
         leader_election = epp.replicas > 1
         if leader_election:
             cmd_args.append("--ha-enable-leader-election")
         if args.scraper is not None:
             # /metrics (plain HTTP on 9090) otherwise wants a token the EPP checks with TokenReviews
-            # (MetricsEndpointAuth, pkg/epp/server/options.go at v1.5.0); here the NetworkPolicy
+            # (MetricsEndpointAuth, pkg/epp/server/options.go at v0.10.0); here the NetworkPolicy
             # admits only the scraper to that port instead.
             cmd_args.append("--metrics-endpoint-auth=false")
 
         tmp_volume, tmp_mount = scratch_volume()
 
-        def health(service: str, period: int) -> k8s.core.v1.ProbeArgs:
+        def health(service: str, period: int, delay: Optional[int] = None) -> k8s.core.v1.ProbeArgs:
             return k8s.core.v1.ProbeArgs(
-                grpc=k8s.core.v1.GRPCActionArgs(port=HEALTH_PORT, service=service), period_seconds=period
+                grpc=k8s.core.v1.GRPCActionArgs(port=HEALTH_PORT, service=service),
+                period_seconds=period,
+                initial_delay_seconds=delay,
             )
 
         # With leader election only the leader is ready, but every replica is alive: the EPP's
@@ -340,14 +349,15 @@ class ModelPool(pulumi.ComponentResource):
                                     k8s.core.v1.ContainerPortArgs(name="grpc-health", container_port=HEALTH_PORT),
                                     k8s.core.v1.ContainerPortArgs(name=METRICS_PORT_NAME, container_port=METRICS_PORT),
                                 ],
-                                liveness_probe=health("liveness" if leader_election else "inference-extension", 10),
+                                liveness_probe=health("liveness" if leader_election else "inference-extension", 10, 5),
                                 readiness_probe=health("readiness" if leader_election else "inference-extension", 2),
                                 resources=k8s.core.v1.ResourceRequirementsArgs(
                                     requests={"cpu": epp.resources.cpu, "memory": epp.resources.memory},
                                     limits={"memory": epp.resources.limit},
                                 ),
-                                # The picker writes no files at run time (GAIE v1.5.0 writes only in
-                                # its code generator); /tmp covers library temp files.
+                                # The picker writes no files at run time (its self-signed serving
+                                # certificate stays in memory, internal/tls/tls.go at v0.10.0);
+                                # /tmp covers library temp files.
                                 security_context=hardened_container_security(read_only_root=True),
                                 volume_mounts=[
                                     k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),

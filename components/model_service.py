@@ -134,6 +134,7 @@ class ModelService(pulumi.ComponentResource):
                     parent_ref=self.gateway.parent_ref,
                     epp=config.epp,
                     epp_image=config.versions.epp_image,
+                    tiers=config.tiers,
                     crds=self.gateway.crds,
                     platform=config.platform,
                     network_policies=config.network_policies,

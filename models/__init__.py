@@ -16,7 +16,8 @@ from .config import (
 from .errors import ConfigError, Violation
 from .loader import load_catalog, load_config, load_stack_config, read_stack_files
 from .scaling import Autoscaling, ModelAutoscaling, Monitoring, Scraper
-from .names import POOL_LABEL, derive_pool_name, pool_selector
+from .names import POOL_LABEL, derive_pool_name, objective_name, pool_selector
+from .tiers import Tier, priority_bands
 
 __all__ = [
     "Adapter",
@@ -24,6 +25,7 @@ __all__ = [
     "ModelAutoscaling",
     "Monitoring",
     "Scraper",
+    "Tier",
     "Config",
     "Consumer",
     "ConfigError",
@@ -43,6 +45,8 @@ __all__ = [
     "load_catalog",
     "load_config",
     "load_stack_config",
+    "objective_name",
     "pool_selector",
+    "priority_bands",
     "read_stack_files",
 ]

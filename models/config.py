@@ -8,6 +8,7 @@ names per model name) are resolved here too, so components never re-derive them.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, Optional
 
 from pydantic import Field, PositiveInt, SecretStr, field_validator, model_validator
@@ -15,6 +16,7 @@ from pydantic import Field, PositiveInt, SecretStr, field_validator, model_valid
 from .consumers import Consumer, RateLimit, check_consumers
 from .errors import ConfigError, Violation, dotted_path
 from .scaling import Autoscaling, ModelAutoscaling, Monitoring, check_scaling, resolve_scaling
+from .tiers import Tier, check_tiers
 from .names import DNS1035_RULE, POOL_NAME_MAX, derive_pool_name, is_dns1035_label, pool_selector
 from .types import ClientName, DNS1123Label, DNS1123Subdomain, Hostname, Image, PoolName, Quantity, Release, RenderDirectory, ResourceName, StrictModel
 
@@ -24,9 +26,14 @@ class Versions(StrictModel):
 
     gateway_api: Release = Field("v1.6.1", description="Gateway API release whose standard-channel CRDs are installed.")
     inference_extension: Release = Field(
-        "v1.5.0",
-        description="Gateway API Inference Extension release whose CRDs (InferencePool v1 and the "
-        "x-k8s.io objective APIs the EPP watches) are installed.",
+        "v1.6.0",
+        description="Gateway API Inference Extension release whose InferencePool CRD is installed (since v1.6.0 "
+        "the endpoint picker and its objective APIs live in the llm-d router).",
+    )
+    llmd_router: Release = Field(
+        "v0.10.0",
+        description="llm-d router release whose InferenceObjective and InferenceModelRewrite CRDs (llm-d.ai) "
+        "are installed; eppImage must come from the same release line.",
     )
     agentgateway: Release = Field("v1.4.1", description="Version of the agentgateway-crds and agentgateway charts.")
     agentgateway_charts: str = Field(
@@ -35,8 +42,9 @@ class Versions(StrictModel):
         description="OCI or HTTPS repository holding the agentgateway charts (set a mirror here).",
     )
     epp_image: Image = Field(
-        "registry.k8s.io/gateway-api-inference-extension/epp:v1.5.0",
-        description="Endpoint picker image run for every pool.",
+        "ghcr.io/llm-d/llm-d-router-endpoint-picker:v0.10.0",
+        description="Endpoint picker image run for every pool: the llm-d router's, as repo:tag or "
+        "repo:tag@sha256:digest (the tag says which configuration API it reads).",
     )
     vllm_image: Image = Field("vllm/vllm-openai:v0.19.1", description="Default image of vLLM model servers.")
     simulator_image: Image = Field(
@@ -105,6 +113,15 @@ class Versions(StrictModel):
         )
 
     @property
+    def llmd_router_crd_urls(self) -> list[str]:
+        """The llm-d.ai CRD files at the pinned router tag (`config/crd/bases`; its kustomization
+        lists these two beside GAIE's InferencePool, which `inference_extension` pins)."""
+        return [
+            f"https://raw.githubusercontent.com/llm-d/llm-d-router/{self.llmd_router}/config/crd/bases/llm-d.ai_{plural}.yaml"
+            for plural in ("inferenceobjectives", "inferencemodelrewrites")
+        ]
+
+    @property
     def keda_release(self) -> str:
         return f"v{self.keda}"
 
@@ -133,6 +150,43 @@ class Versions(StrictModel):
 
     def agentgateway_chart(self, chart: str) -> str:
         return f"{self.agentgateway_charts}/{chart}"
+
+    def check_endpoint_picker(self) -> list[Violation]:
+        """Every pool's EndpointPickerConfig is written in the llm-d.ai structure of the pinned
+        router release, and the objectives it reads are the CRDs of that release: so the image must
+        be the router's endpoint picker, tagged in the same release line (a mirror is fine)."""
+        if _version(self.llmd_router) < OLDEST_ROUTER:
+            return [Violation(("versions", "llmdRouter"), self.llmd_router,
+                              "the endpoint picker configuration, flow control and priority bands this stack writes "
+                              "are those of v0.10; allowed: v0.10.0 or later")]
+        match = EPP_IMAGE.match(self.epp_image)
+        wanted = f"{EPP_REPOSITORY}:{_release_line(self.llmd_router)}.x"
+        if match is None:
+            return [Violation(("versions", "eppImage"), self.epp_image,
+                              f"must be the llm-d router's endpoint picker pinned by tag, e.g. ghcr.io/llm-d/{wanted} "
+                              "or with @sha256:<digest> after the tag (GAIE's own EPP image stopped at v1.5.0 and reads "
+                              "another configuration API)")]
+        if _release_line(match["tag"]) != _release_line(self.llmd_router):
+            return [Violation(("versions", "eppImage"), self.epp_image,
+                              f"is from another release than versions.llmdRouter {self.llmd_router}, whose CRDs it "
+                              f"would watch; allowed: {wanted} (or change llmdRouter with it)")]
+        return []
+
+
+EPP_REPOSITORY = "llm-d-router-endpoint-picker"
+EPP_IMAGE = re.compile(rf"^(.+/)?{EPP_REPOSITORY}:(?P<tag>v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?)(@sha256:[a-f0-9]{{64}})?$")
+
+
+OLDEST_ROUTER = (0, 10)
+
+
+def _version(tag: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in tag.removeprefix("v").split("-")[0].split("."))
+
+
+def _release_line(tag: str) -> str:
+    """v0.10.2 -> v0.10: releases of one line share their configuration and CRD versions."""
+    return ".".join(tag.split("-")[0].split(".")[:2])
 
 
 class Resources(StrictModel):
@@ -377,7 +431,12 @@ class Config(StrictModel):
     consumers: list[Consumer] = Field(
         default_factory=list,
         description="Who may call the gateway, each with its own API key: name (required), models, "
-        "tokensPerMinute, requestsPerMinute, keyVersion. Empty: the gateway is open to anyone who reaches it.",
+        "tokensPerMinute, requestsPerMinute, keyVersion, tier. Empty: the gateway is open to anyone who reaches it.",
+    )
+    tiers: list[Tier] = Field(
+        default_factory=list,
+        description="Consumer tiers, each {name, priority}: under saturation a pool serves higher priorities "
+        "first, and consumers of one tier fairly. Consumers pick one with `tier`.",
     )
     rate_limit: RateLimit = Field(
         default_factory=RateLimit,
@@ -410,11 +469,13 @@ class Config(StrictModel):
         self._resolve_platform_defaults(violations)
         name_owner = self._check_models(violations)
         violations += check_consumers(self.consumers, self.rate_limit, name_owner)
+        violations += check_tiers(self.tiers, self.consumers)
         resolve_scaling(self.monitoring, self.autoscaling, self.platform)
         violations += check_scaling(
-            self.models, self.monitoring, self.autoscaling, self.platform, self.versions.epp_image, self.gpu_budget
+            self.models, self.monitoring, self.autoscaling, self.platform, self.gpu_budget
         )
         violations += self._check_token_source()
+        violations += self.versions.check_endpoint_picker()
         if self.namespace == self.gateway.namespace:
             violations.append(
                 Violation(

@@ -25,6 +25,9 @@ class Consumer(StrictModel):
     )
     requests_per_minute: Optional[PositiveInt] = Field(None, description="Requests per minute, shared likewise.")
     key_version: PositiveInt = Field(1, description="Bump to replace this consumer's API key (and only it).")
+    tier: Optional[DNS1123Label] = Field(
+        None, description="Name of a maas:tiers entry: how soon a saturated pool serves this consumer."
+    )
 
     @property
     def has_budget(self) -> bool:

@@ -49,8 +49,8 @@ def crds_in(text: str) -> Iterable[tuple[str, str]]:
             yield f"{spec['group']}_{spec['names']['plural']}.yaml", document.strip() + "\n"
 
 
-def _bundle(url: str) -> Callable[[Any], Iterable[tuple[str, str]]]:
-    return lambda session: crds_in(_get(session, url).text)
+def _bundle(*urls: str) -> Callable[[Any], Iterable[tuple[str, str]]]:
+    return lambda session: [crd for url in urls for crd in crds_in(_get(session, url).text)]
 
 
 def _agentgateway(version: str) -> Callable[[Any], Iterable[tuple[str, str]]]:
@@ -68,6 +68,7 @@ def download(versions: Versions, out: Path, session: Any = None) -> list[Path]:
     plan = [
         ("gateway-api", versions.gateway_api, _bundle(versions.gateway_api_crds_url)),
         ("gaie", versions.inference_extension, _bundle(versions.inference_extension_crds_url)),
+        ("llm-d-router", versions.llmd_router, _bundle(*versions.llmd_router_crd_urls)),
         ("agentgateway", versions.agentgateway, _agentgateway(versions.agentgateway)),
         ("keda", versions.keda_release, _bundle(versions.keda_crds_url)),
         ("prometheus-operator", versions.prometheus_operator, _bundle(versions.prometheus_operator_crds_url)),

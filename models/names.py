@@ -45,3 +45,10 @@ def derive_pool_name(model_name: str) -> str:
 
 def pool_selector(pool_name: str) -> dict[str, str]:
     return {POOL_LABEL: pool_name}
+
+
+def objective_name(pool_name: str, tier: str) -> str:
+    """The InferenceObjective of `tier` in one pool. An endpoint picker looks objectives up by
+    name and keeps only its own pool's, and pools share a namespace, so the name carries the pool;
+    the dot cannot occur in either part, so no two (pool, tier) pairs share a name."""
+    return f"{pool_name}.{tier}"

@@ -3,7 +3,6 @@ each model's `autoscaling`), and how many GPUs the catalog may ever ask for (`ma
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Optional, Sequence
 
 from pydantic import Field, PositiveInt
@@ -22,12 +21,6 @@ OPENSHIFT_THANOS_QUERIER = "https://thanos-querier.openshift-monitoring.svc.clus
 # kube-prometheus-stack's fullname when the stack installs it; its Prometheus Service is
 # `<fullname>-prometheus` on 9090 (templates/prometheus/service.yaml at chart 88.3.0).
 INSTALLED_STACK_NAME = "maas-monitoring"
-
-# The upstream endpoint picker holds requests while a pool has no ready pod once its flow-control
-# layer is on (GAIE v1.5.0 site-src/guides/flow-control.md; the utilization detector reports a
-# pool without candidates as saturated, pkg/epp/flowcontrol/.../utilization/detector.go).
-FLOW_CONTROL_EPP = re.compile(r"^registry\.k8s\.io/gateway-api-inference-extension/epp:v(\d+)\.(\d+)\.\d+")
-FLOW_CONTROL_SINCE = (1, 5)
 
 
 class Scraper(StrictModel):
@@ -98,11 +91,6 @@ class ModelAutoscaling(StrictModel):
     )
 
 
-def flow_control_epp(image: str) -> bool:
-    match = FLOW_CONTROL_EPP.match(image)
-    return bool(match) and (int(match.group(1)), int(match.group(2))) >= FLOW_CONTROL_SINCE
-
-
 def resolve_scaling(monitoring: Monitoring, autoscaling: Autoscaling, platform: str) -> None:
     """Fills the defaults that depend on the platform and on what the stack installs."""
     openshift = platform == "openshift"
@@ -124,7 +112,6 @@ def check_scaling(
     monitoring: Monitoring,
     autoscaling: Autoscaling,
     platform: str,
-    epp_image: str,
     gpu_budget: Optional[int],
 ) -> list[Violation]:
     """Rules that span the catalog, monitoring, autoscaling and the GPU budget."""
@@ -143,7 +130,7 @@ def check_scaling(
             )
     scaled = [(index, model) for index, model in enumerate(models) if model.autoscaling]
     for index, model in scaled:
-        violations += _check_model_range(index, model, epp_image)
+        violations += _check_model_range(index, model)
     if scaled:
         where = ", ".join(f"models[{index}]" for index, _ in scaled[:5]) + (" ..." if len(scaled) > 5 else "")
         if not monitoring.enabled:
@@ -174,7 +161,7 @@ def check_scaling(
     return violations
 
 
-def _check_model_range(index: int, model: "Model", epp_image: str) -> list[Violation]:
+def _check_model_range(index: int, model: "Model") -> list[Violation]:
     violations: list[Violation] = []
     at: tuple[str | int, ...] = ("models", index, "autoscaling")
     scaling = model.autoscaling
@@ -189,12 +176,5 @@ def _check_model_range(index: int, model: "Model", epp_image: str) -> list[Viola
             Violation(("models", index, "replicas"), model.replicas,
                       f"contradicts autoscaling ({scaling.min_replicas}..{scaling.max_replicas}), which owns the "
                       "replica count; remove replicas or set it within that range")
-        )
-    if scaling.min_replicas == 0 and not flow_control_epp(epp_image):
-        violations.append(
-            Violation(at + ("minReplicas",), 0,
-                      f"with no pod running, only an endpoint picker with flow control holds requests until one "
-                      f"starts (GAIE EPP v1.5.0+); versions.eppImage {epp_image} is not known to, so a request "
-                      "would get 503. Allowed: 1 or more")
         )
     return violations

@@ -62,6 +62,9 @@ class Outcome:
     """The AgentgatewayBackend the request went through (tokens are counted only there)."""
     service: Optional[dict[str, Any]] = None
     metric_labels: dict[str, str] = field(default_factory=dict)
+    upstream_headers: dict[str, str] = field(default_factory=dict)
+    """The request headers after the route's policies: what the backend, and a pool's endpoint
+    picker, receive."""
 
     @property
     def pool_name(self) -> Optional[str]:
@@ -276,17 +279,26 @@ class GatewaySimulator(ClusterObjects):
             outcome.status, outcome.body = 403, "authorization failed"
             return headers
         for policy in policies:
-            request = policy["spec"].get("traffic", {}).get("transformation", {}).get("request", {})
-            for entry in request.get("set", []):
+            self._transform_request(policy, headers, context)
+        return headers
+
+    @staticmethod
+    def _transform_request(policy: dict[str, Any], headers: dict[str, str], context: cel.Context) -> None:
+        """`transformation.request` as transformation_cel.rs applies it: add, then set, then remove;
+        a header whose expression fails is removed, so a client's own value never survives."""
+        request = policy["spec"].get("traffic", {}).get("transformation", {}).get("request", {})
+        for action in ("add", "set"):
+            for entry in request.get(action, []):
+                name = entry["name"].lower()
                 try:
                     result = cel.evaluate(entry["value"], context)
                 except Exception:  # any failed expression: agentgateway drops the header
-                    headers.pop(entry["name"].lower(), None)
+                    headers.pop(name, None)
                     continue
-                headers[entry["name"].lower()] = result if isinstance(result, str) else json.dumps(result)
-            for name in request.get("remove", []):
-                headers.pop(name.lower(), None)
-        return headers
+                value = result if isinstance(result, str) else json.dumps(result)
+                headers[name] = f"{headers[name]},{value}" if action == "add" and name in headers else value
+        for name in request.get("remove", []):
+            headers.pop(name.lower(), None)
 
     # 2. Route selection ----------------------------------------------------------------------
     def _listener_accepts(self, route: dict[str, Any], section: Optional[str]) -> bool:
@@ -429,6 +441,12 @@ class GatewaySimulator(ClusterObjects):
         for limit in limits:
             if self._rate_limited(outcome, limit, "Requests", context, hits=1):
                 return outcome
+        # Route policies run before the backend is called; of several transformations the most
+        # specific attachment (the route's over the Gateway's) is the one that applies.
+        outcome.upstream_headers = dict(seen)
+        transforming = [p for p in policies if "transformation" in p["spec"].get("traffic", {})]
+        if transforming:
+            self._transform_request(transforming[-1], outcome.upstream_headers, context)
         rule = route["spec"]["rules"][rule_index]
         backends = rule.get("backendRefs", [])
         if not backends:

@@ -6,7 +6,9 @@ component code (components/metrics.py), so a renamed or invented metric fails th
 - vLLM v0.19.1 vllm/v1/metrics/loggers.py (Python client: counters get `_total`; labels
   model_name, engine) and llm-d-inference-sim v0.8.2 pkg/llm-d-inference-sim/metrics.go (the
   same names, label model_name; docs/metrics.md).
-- GAIE EPP v1.5.0 pkg/epp/metrics/metrics.go and metrics/collectors/inference_pool.go.
+- llm-d router endpoint picker v0.10.0 pkg/epp/metrics/llm_d_router_metrics.go (the current
+  `llm_d_epp_` names) and pkg/epp/metrics/metrics.go (their deprecated twins, still emitted
+  beside them: docs/metrics.md "Deprecated series").
 - agentgateway v1.4.1 crates/agentgateway/src/telemetry/metrics.rs (prefix agentgateway_), and
   its data plane pod: a container port named `metrics` on 15020 and the label
   gateway.networking.k8s.io/gateway-name (controller/test/deployer/testdata/*-out.yaml).
@@ -37,17 +39,26 @@ SERVER_METRICS: dict[str, tuple[str, ...]] = {
     **{k: ("model_name",) for k in _histogram("vllm:inter_token_latency_seconds")},
     **{k: ("model_name",) for k in _histogram("vllm:e2e_request_latency_seconds")},
 }
+_FLOW = ("fairness_id", "priority", "inference_pool", "model_name", "target_model_name")
+_REQUEST = ("model_name", "target_model_name", "fairness_id", "priority")
 EPP_METRICS: dict[str, tuple[str, ...]] = {
+    "llm_d_epp_average_kv_cache_utilization": ("name",),
+    "llm_d_epp_average_queue_size": ("name",),
+    "llm_d_epp_average_running_requests": ("name",),
+    "llm_d_epp_ready_endpoints": ("name",),
+    "llm_d_epp_request_total": _REQUEST,
+    "llm_d_epp_request_running": _REQUEST,
+    "llm_d_epp_flow_control_queue_size": _FLOW,
+    "llm_d_epp_flow_control_queue_bytes": _FLOW,
+    "llm_d_epp_flow_control_pool_saturation": ("inference_pool",),
+    "llm_d_epp_flow_control_requests_total": ("outcome", "priority", "inference_pool"),
+}
+DEPRECATED_EPP_METRICS: dict[str, tuple[str, ...]] = {
     "inference_pool_average_kv_cache_utilization": ("name",),
     "inference_pool_average_queue_size": ("name",),
-    "inference_pool_average_running_requests": ("name",),
     "inference_pool_ready_pods": ("name",),
-    "inference_pool_per_pod_queue_size": ("name", "model_server_pod"),
-    "inference_objective_request_total": ("model_name", "target_model_name"),
-    "inference_objective_running_requests": ("model_name",),
-    "inference_extension_flow_control_queue_size": (
-        "fairness_id", "priority", "inference_pool", "model_name", "target_model_name",
-    ),
+    "inference_objective_request_total": ("model_name", "target_model_name", "priority"),
+    "inference_extension_flow_control_queue_size": _FLOW,
     "inference_extension_flow_control_pool_saturation": ("inference_pool",),
 }
 GATEWAY_METRICS: dict[str, tuple[str, ...]] = {
@@ -59,7 +70,7 @@ GATEWAY_METRICS: dict[str, tuple[str, ...]] = {
 EXPORTERS = {
     "vllm/vllm-openai": SERVER_METRICS,
     "ghcr.io/llm-d/llm-d-inference-sim": SERVER_METRICS,
-    "registry.k8s.io/gateway-api-inference-extension/epp": EPP_METRICS,
+    "ghcr.io/llm-d/llm-d-router-endpoint-picker": {**EPP_METRICS, **DEPRECATED_EPP_METRICS},
     "cr.agentgateway.dev/agentgateway": GATEWAY_METRICS,
 }
 DATA_PLANE_IMAGE = "cr.agentgateway.dev/agentgateway:v1.4.1"
@@ -173,7 +184,21 @@ class Prometheus:
         ]
 
     def query(self, promql: str) -> Optional[float]:
-        """`sum(metric{label="v",...})`, the triggers' shape; None for an empty result."""
+        """The triggers' shapes: `sum(metric{label="v",...})`, None for an empty result, and terms
+        `(sum(...) or vector(0))` joined by ` + ` (PromQL's `+` of two one-element vectors)."""
+        terms = promql.split(" + ")
+        if len(terms) > 1:
+            values = [self._or_zero(term) for term in terms]
+            return sum(values)
+        return self._sum(promql)
+
+    def _or_zero(self, term: str) -> float:
+        match = re.fullmatch(r"\((?P<sum>sum\(.*\)) or vector\(0\)\)", term)
+        assert match, f"unsupported term {term!r}"
+        value = self._sum(match["sum"])
+        return 0.0 if value is None else value
+
+    def _sum(self, promql: str) -> Optional[float]:
         match = re.fullmatch(r"sum\((?P<metric>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<matchers>[^}]*)\}\)", promql)
         assert match, f"unsupported query {promql!r}"
         wanted = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)"', match["matchers"]))

@@ -38,6 +38,7 @@ NO_SCHEMA_HERE = {("route.openshift.io/v1", "Route")}
 CRD_SOURCES = {
     "gateway-api": "gateway_api",
     "gaie": "inference_extension",
+    "llm-d-router": "llmd_router",
     "agentgateway": "agentgateway",
     "keda": "keda_release",
     "prometheus-operator": "prometheus_operator",

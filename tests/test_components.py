@@ -189,20 +189,42 @@ def test_epp_rbac_is_namespaced_and_read_only(stack):
             assert _container(picker)["readinessProbe"]["grpc"] == {"port": 9003, "service": "inference-extension"}
 
 
-def test_epp_restarts_when_its_config_changes(stack_runs):
-    from llm_maas.components import model_pool
+def test_every_pool_runs_the_llm_d_routers_picker_as_its_chart_runs_it(stack):
+    """Image, flags, probes and RBAC of llm-d-router v0.10.0 (config/charts/routerlib)."""
+    _, run = stack
+    pickers = [d for d in run.objects("Deployment") if d["metadata"]["name"].endswith("-epp")]
+    roles = {r["metadata"]["name"]: r for r in run.objects("Role")}
+    assert pickers
+    for picker in pickers:
+        container = _container(picker)
+        assert container["image"] == "ghcr.io/llm-d/llm-d-router-endpoint-picker:v0.10.0"
+        args = container["args"]
+        assert _flag_values(args, "--pool-group") == ["inference.networking.k8s.io"]
+        assert _flag_values(args, "--grpc-health-port") == ["9003"] and "--tracing=false" in args
+        assert _flag_values(args, "--config-file") == ["/config/config.yaml"]
+        assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"grpc": 9002, "grpc-health": 9003, "metrics": 9090}
+        assert container["livenessProbe"]["initialDelaySeconds"] == 5
+        rules = roles[picker["spec"]["template"]["spec"]["serviceAccountName"]]["rules"]
+        watched = {(group, resource) for rule in rules for group in rule["apiGroups"] for resource in rule["resources"]}
+        assert watched == {("", "pods"), ("inference.networking.k8s.io", "inferencepools"),
+                           ("llm-d.ai", "inferenceobjectives"), ("llm-d.ai", "inferencemodelrewrites")}  # fmt: skip
 
-    run = stack_runs["dev"]
-    before = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["annotations"] for d in run.objects("Deployment") if d["metadata"]["name"].endswith("-epp")}
-    original = dict(model_pool.SCORERS)
-    model_pool.SCORERS["queue-scorer"] = 5
-    try:
-        after_run = run_stack("dev")
-    finally:
-        model_pool.SCORERS.clear()
-        model_pool.SCORERS.update(original)
-    after = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["annotations"] for d in after_run.objects("Deployment") if d["metadata"]["name"].endswith("-epp")}
-    assert before.keys() == after.keys() and all(before[k] != after[k] for k in before)
+
+def test_epp_restarts_when_its_config_changes(stack_runs):
+    """The picker reads its config once at start: a new tier (a new priority band) rolls every
+    picker, and nothing else about the pickers changes."""
+
+    def pickers(run):
+        return {d["metadata"]["name"]: d for d in run.objects("Deployment") if d["metadata"]["name"].endswith("-epp")}
+
+    before = pickers(stack_runs["dev"])
+    tiers = json.loads(stack_config("dev")["maas:tiers"]) + [{"name": "urgent", "priority": 50}]
+    after = pickers(run_stack("dev", overrides={"maas:tiers": tiers}))
+    assert before.keys() == after.keys() and before
+    for name, deployment in before.items():
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations != after[name]["spec"]["template"]["metadata"]["annotations"]
+        assert _container(deployment) == _container(after[name])
 
 
 def test_url_output(stack_runs):

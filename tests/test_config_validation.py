@@ -142,10 +142,59 @@ BAD = [
         "maas:monitoring.enabled", "false", "set enabled: true",
     ),
     (
-        "scale-to-zero-with-a-picker-that-cannot-hold-requests",
-        {"models": [{"name": "Qwen/Qwen3-0.6B", "autoscaling": {"minReplicas": 0, "maxReplicas": 2}}], **SCRAPED,
-         "versions": {"eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.2.1"}},
-        "maas:models[0].autoscaling.minReplicas", "0", "would get 503",
+        "gaie-endpoint-picker",
+        {"versions": {"eppImage": "registry.k8s.io/gateway-api-inference-extension/epp:v1.5.0"}},
+        "maas:versions.eppImage", "gateway-api-inference-extension/epp:v1.5.0", "the llm-d router's endpoint picker",
+    ),
+    (
+        "endpoint-picker-pinned-by-digest-only",
+        {"versions": {"eppImage": "ghcr.io/llm-d/llm-d-router-endpoint-picker@sha256:" + "0" * 64}},
+        "maas:versions.eppImage", "@sha256:", "pinned by tag",
+    ),
+    (
+        "endpoint-picker-from-another-release",
+        {"versions": {"eppImage": "ghcr.io/llm-d/llm-d-router-endpoint-picker:v0.11.0"}},
+        "maas:versions.eppImage", "v0.11.0", "another release than versions.llmdRouter v0.10.0",
+    ),
+    (
+        "router-older-than-the-config-it-reads",
+        {"versions": {"llmdRouter": "v0.9.0", "eppImage": "ghcr.io/llm-d/llm-d-router-endpoint-picker:v0.9.0"}},
+        "maas:versions.llmdRouter", '"v0.9.0"', "allowed: v0.10.0 or later",
+    ),
+    (
+        "unknown-tier",
+        {"tiers": [{"name": "gold", "priority": 10}], "consumers": [{"name": "team", "tier": "silver"}]},
+        "maas:consumers[0].tier", '"silver"', "allowed: gold",
+    ),
+    (
+        "tier-without-any-tiers",
+        {"consumers": [{"name": "team", "tier": "gold"}]},
+        "maas:consumers[0].tier", '"gold"', "maas:tiers is empty",
+    ),
+    (
+        "duplicate-tier",
+        {"tiers": [{"name": "gold", "priority": 10}, {"name": "gold", "priority": 1}]},
+        "maas:tiers[1].name", '"gold"', "already used by tiers[0]",
+    ),
+    (
+        "tier-priority-too-high",
+        {"tiers": [{"name": "gold", "priority": 10000}]},
+        "maas:tiers[0].priority", "10000", "between -1000 and 1000",
+    ),
+    (
+        "tier-priority-too-low",
+        {"tiers": [{"name": "scraps", "priority": -1001}]},
+        "maas:tiers[0].priority", "-1001", "between -1000 and 1000",
+    ),
+    (
+        "tier-name-not-a-label",
+        {"tiers": [{"name": "Gold Tier", "priority": 1}]},
+        "maas:tiers[0].name", '"Gold Tier"', "DNS-1123 label",
+    ),
+    (
+        "tier-without-priority",
+        {"tiers": [{"name": "gold"}]},
+        "maas:tiers[0].priority", "null", "required",
     ),
     (
         "gpu-budget-overflow",

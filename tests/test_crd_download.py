@@ -60,6 +60,10 @@ def pages_for(versions):
         versions.keda_crds_url: crd("keda.sh", "ScaledObject", "scaledobjects"),
         versions.prometheus_operator_crds_url: crd("monitoring.coreos.com", "PodMonitor", "podmonitors"),
         versions.leader_worker_set_crd_url: crd("leaderworkerset.x-k8s.io", "LeaderWorkerSet", "leaderworkersets"),
+        **dict(zip(versions.llmd_router_crd_urls, [
+            crd("llm-d.ai", "InferenceObjective", "inferenceobjectives"),
+            crd("llm-d.ai", "InferenceModelRewrite", "inferencemodelrewrites"),
+        ])),
     }
 
 
@@ -69,10 +73,12 @@ def test_download_writes_the_layout_the_schema_tests_read(tmp_path):
     written = download(versions, tmp_path, session)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
         "agentgateway/v1.4.1/agentgateway.dev_agentgatewaypolicies.yaml",
-        "gaie/v1.5.0/inference.networking.k8s.io_inferencepools.yaml",
+        "gaie/v1.6.0/inference.networking.k8s.io_inferencepools.yaml",
         "gateway-api/v1.6.1/gateway.networking.k8s.io_gateways.yaml",
         "gateway-api/v1.6.1/gateway.networking.k8s.io_httproutes.yaml",
         "keda/v2.20.2/keda.sh_scaledobjects.yaml",
+        "llm-d-router/v0.10.0/llm-d.ai_inferencemodelrewrites.yaml",
+        "llm-d-router/v0.10.0/llm-d.ai_inferenceobjectives.yaml",
         "lws/v0.10.0/leaderworkerset.x-k8s.io_leaderworkersets.yaml",
         "prometheus-operator/v0.93.0/monitoring.coreos.com_podmonitors.yaml",
     ]
@@ -85,13 +91,15 @@ def test_download_writes_the_layout_the_schema_tests_read(tmp_path):
         ("keda.sh/v1", "ScaledObject"),
         ("monitoring.coreos.com/v1", "PodMonitor"),
         ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"),
+        ("llm-d.ai/v1", "InferenceObjective"),
+        ("llm-d.ai/v1", "InferenceModelRewrite"),
     }
 
 
 def test_download_follows_the_pinned_versions(tmp_path):
     versions = Versions(
         gatewayApi="v1.5.1", inferenceExtension="v1.6.0", agentgateway="v1.5.0", keda="2.19.0", prometheusOperator="v0.92.0",
-        leaderWorkerSet="v0.9.0",
+        leaderWorkerSet="v0.9.0", llmdRouter="v0.11.0",
     )
     session = FakeSession(pages_for(versions))
     download(versions, tmp_path, session)
@@ -101,6 +109,7 @@ def test_download_follows_the_pinned_versions(tmp_path):
     assert any("/v2.19.0/keda-2.19.0-crds.yaml" in url for url in session.requested)
     assert any("/v0.92.0/stripped-down-crds.yaml" in url for url in session.requested)
     assert any("lws/v0.9.0/config/crd/bases/" in url for url in session.requested)
+    assert sum("llm-d-router/v0.11.0/config/crd/bases/llm-d.ai_" in url for url in session.requested) == 2
 
 
 def test_a_failed_fetch_names_the_url_and_writes_nothing(tmp_path):

@@ -15,7 +15,9 @@ from catalogs import catalog_config
 from harness import run_program, run_stack, stack_config
 from llm_maas.models import POOL_LABEL, load_config
 from netpol import Pod, ingress_allowed
-from prometheus_sim import DATA_PLANE_IMAGE, Prometheus, data_plane_pod, desired_replicas, discover, metrics_named, pods_of
+from flow_control_sim import EndpointPicker
+from gateway_sim import GatewaySimulator
+from prometheus_sim import DATA_PLANE_IMAGE, DEPRECATED_EPP_METRICS, EPP_METRICS, Prometheus, data_plane_pod, desired_replicas, discover, metrics_named, pods_of
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 SERVER_PORT, EPP_METRICS_PORT, DATA_PLANE_METRICS_PORT = 8000, 9090, 15020
@@ -137,7 +139,10 @@ def test_each_scaled_object_scales_its_own_deployment_on_its_own_pools_queue(sta
         assert desired_replicas(scaled, prometheus) == high
 
 
-def test_scale_to_zero_turns_on_the_pickers_flow_control_and_wakes_on_held_requests():
+def test_a_pool_at_zero_holds_requests_in_its_picker_wakes_on_them_and_serves_them():
+    """Scale-to-zero through the v0.10.0 flow-control layer: a request for a pool with no pod is
+    held by the picker (not refused), the held request is what KEDA sees and scales on, and the
+    picker releases it once a pod is ready, or sheds it if none comes in time."""
     models = [
         {"name": "Qwen/Qwen3-0.6B", "server": "simulator", "autoscaling": {"minReplicas": 0, "maxReplicas": 3}},
         {"name": "TinyLlama/TinyLlama-1.1B-Chat-v1.0", "server": "simulator", "autoscaling": {"maxReplicas": 3}},
@@ -146,16 +151,59 @@ def test_scale_to_zero_turns_on_the_pickers_flow_control_and_wakes_on_held_reque
               "maas:autoscaling": json.dumps({"prometheusUrl": PROMETHEUS})}  # fmt: skip
     run = run_program(values)
     config = _config(values)
-    pickers = {c["metadata"]["name"]: json.loads(c["data"]["config.yaml"]) for c in run.objects("ConfigMap") if c["metadata"]["name"].endswith("-epp")}
-    assert pickers["qwen3-06b-epp"].get("featureGates") == ["flowControl"]
-    assert "featureGates" not in pickers["tinyllama-11b-chat-v10-epp"]
+    outcome = GatewaySimulator(run.objects(), config.gateway.name, config.gateway.namespace).request(
+        json.dumps({"model": "Qwen/Qwen3-0.6B"}).encode()
+    )
+    picker = EndpointPicker(run.objects(), outcome.epp_deployment)
+    assert picker.pool == "qwen3-06b" and picker.flow_control
+    controller = picker.controller()
+    # Long enough for a pod to start, and inside the gateway's own 300 s request timeout.
+    assert 120 <= controller.ttl < 300
+    controller.enqueue("first", picker.admit(outcome.upstream_headers), now=0)
+    assert controller.dispatch(0, now=10) == [] and controller.held == 1  # no pod: held, not refused
+
     scaled = next(s for s in run.objects("ScaledObject") if s["metadata"]["name"] == "qwen3-06b-server")
     _, targets = _targets(run, config, {"qwen3-06b-server": 0})
     prometheus = Prometheus(targets)
-    assert desired_replicas(scaled, prometheus) == 0
+    assert desired_replicas(scaled, prometheus) == 0  # idle: stays at zero
     epp_pod = next(t.pod.name for t in targets if t.labels.get("pool") == "qwen3-06b" and t.port == EPP_METRICS_PORT)
-    prometheus.values[("inference_extension_flow_control_queue_size", epp_pod)] = 1
-    assert desired_replicas(scaled, prometheus) == 1  # a held request wakes the pool
+    prometheus.values[("llm_d_epp_flow_control_queue_size", epp_pod)] = controller.held
+    assert desired_replicas(scaled, prometheus) == 1  # the held request wakes the pool
+
+    assert controller.dispatch(1, now=90) == ["first"]  # the pod is ready: released
+    controller.enqueue("too-late", picker.admit(outcome.upstream_headers), now=100)
+    assert controller.dispatch(0, now=100 + controller.ttl) == [] and controller.held == 0  # shed at the TTL
+    # A pool that never scales to zero keeps upstream's 60 s queue-wait budget.
+    tiny = GatewaySimulator(run.objects(), config.gateway.name, config.gateway.namespace).request(
+        json.dumps({"model": "TinyLlama/TinyLlama-1.1B-Chat-v1.0"}).encode()
+    )
+    assert EndpointPicker(run.objects(), tiny.epp_deployment).controller().ttl == 60
+
+
+def test_the_queue_trigger_counts_what_servers_queue_and_what_the_picker_holds(stack_runs):
+    """With flow control a saturated pool's servers queue only about the picker's saturation
+    threshold (5 each by default) and the picker holds the rest: the trigger adds both, so a
+    backlog held in the picker still scales the pool out."""
+    run = stack_runs["prod"]
+    config = _config("prod")
+    model = next(m for m in config.models if m.autoscaling)
+    scaled = next(s for s in run.objects("ScaledObject") if s["spec"]["scaleTargetRef"]["name"] == model.server_name)
+    _, targets = _targets(run, config, {model.server_name: 1})
+    prometheus = Prometheus(targets)
+    (server,) = [t.pod.name for t in targets if t.labels.get("pool") == model.pool_name and t.port == SERVER_PORT]
+    (epp,) = [t.pod.name for t in targets if t.labels.get("pool") == model.pool_name and t.port == EPP_METRICS_PORT]
+    prometheus.values[("vllm:num_requests_waiting", server)] = 5
+    assert desired_replicas(scaled, prometheus) == 1  # 5 waiting, queueDepth 8: one replica is enough
+    prometheus.values[("llm_d_epp_flow_control_queue_size", epp)] = 20
+    assert desired_replicas(scaled, prometheus) == 4  # 25 waiting in all: ceil(25 / 8), capped at maxReplicas 4
+
+
+def test_no_dashboard_or_trigger_reads_a_deprecated_picker_metric(stack):
+    _, run = stack
+    queries = [t["metadata"]["query"] for s in run.objects("ScaledObject") for t in s["spec"]["triggers"]]
+    queries += [target["expr"] for board in _dashboards(run).values() for panel in board["panels"] for target in panel["targets"]]
+    used = {metric for query in queries for metric in metrics_named(query)}
+    assert used & set(EPP_METRICS) and not used & set(DEPRECATED_EPP_METRICS)
 
 
 def _dashboards(run) -> dict[str, dict]:

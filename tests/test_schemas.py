@@ -64,7 +64,7 @@ def _broken(objects, key, change):
     [
         (("HTTPRoute", "qwen3-32b"), lambda o: o["spec"].update(hostname="x"), "unknown field .spec.hostname"),
         (("InferencePool", "qwen3-32b"), lambda o: o["spec"]["endpointPickerRef"].pop("port"), "port is required"),
-        (("InferencePool", "qwen3-32b"), lambda o: o["spec"].pop("endpointPickerRef"), "'endpointPickerRef' is a required property"),
+        (("InferenceObjective", "qwen3-32b.batch"), lambda o: o["spec"].pop("poolRef"), "'poolRef' is a required property"),
         (
             ("AgentgatewayPolicy", "inference-gateway-model-routing"),
             lambda o: o["spec"]["traffic"].update(directResponse={"status": 404}),

@@ -93,6 +93,7 @@ CRD_INSTALLS = {
     "gateway.networking.k8s.io": "maas-gateway-gateway-api-crds",
     "inference.networking.k8s.io": "maas-gateway-inference-extension-crds",
     "agentgateway.dev": "maas-gateway-agentgateway-crds",
+    "llm-d.ai": "maas-gateway-llm-d-router-crds",
 }
 
 
@@ -100,7 +101,7 @@ def test_custom_resources_wait_for_their_crds(stack):
     name, run = stack
     config = _config(name)
     urns = {r.name: r.urn for r in run.registrations}
-    checked = 0
+    checked: dict[str, int] = {}
     for registration in run.registrations:
         if not registration.is_kubernetes_object:
             continue
@@ -112,8 +113,10 @@ def test_custom_resources_wait_for_their_crds(stack):
             assert install not in urns, "OpenShift owns the Gateway API CRDs; the stack must not install them"
             continue
         assert urns[install] in registration.dependencies, f"{registration.name} does not wait for {install}"
-        checked += 1
-    assert checked >= len(config.models) + 3  # pools, parameters and both policies at least
+        checked[group] = checked.get(group, 0) + 1
+    assert checked["inference.networking.k8s.io"] == len(config.models)
+    assert checked["llm-d.ai"] == len(config.models) * len(config.tiers) > 0  # an objective per tier per pool
+    assert checked["agentgateway.dev"] >= len(config.models) + 3  # backends, parameters and gateway policies
 
 
 def test_model_servers_wait_for_nothing_slow(stack):
@@ -148,7 +151,16 @@ def test_charts_and_bundles_are_pinned_to_the_configured_versions(stack):
     assert control_plane["namespace"] == "agentgateway-system"
     assert charts["maas-gateway-agentgateway-crds"]["chart"] == "oci://cr.agentgateway.dev/charts/agentgateway-crds"
     bundles = {r.name: r.plain_inputs["file"] for r in run.by_type("kubernetes:yaml/v2:ConfigFile")}
-    assert bundles["maas-gateway-inference-extension-crds"].endswith("/download/v1.5.0/manifests.yaml")
+    assert bundles["maas-gateway-inference-extension-crds"] == (
+        "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/v1.6.0/manifests.yaml"
+    )
+    # The router's CRDs, on OpenShift too: the platform ships neither.
+    (router,) = run.by_type("kubernetes:yaml/v2:ConfigGroup")
+    assert router.name == "maas-gateway-llm-d-router-crds"
+    assert router.plain_inputs["files"] == [
+        "https://raw.githubusercontent.com/llm-d/llm-d-router/v0.10.0/config/crd/bases/llm-d.ai_inferenceobjectives.yaml",
+        "https://raw.githubusercontent.com/llm-d/llm-d-router/v0.10.0/config/crd/bases/llm-d.ai_inferencemodelrewrites.yaml",
+    ]
     if name == "dev":
         assert bundles["maas-gateway-gateway-api-crds"] == (
             "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml"
