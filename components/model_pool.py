@@ -127,7 +127,12 @@ class ModelPool(pulumi.ComponentResource):
             data={CONFIG_FILE: picker_config},
             opts=child(self),
         )
-        self._epp_deployment(name, args, epp_name, epp_labels, epp_selector, picker_config, [config_map, account])
+        # The picker asks the API server once, at start, whether the objective CRDs exist, and
+        # never watches objectives it did not find then (pkg/epp/server/controller_config.go at
+        # v0.10.0): it starts only after the CRD installs.
+        self._epp_deployment(
+            name, args, epp_name, epp_labels, epp_selector, picker_config, [config_map, account, *args.crds]
+        )
         service = k8s.core.v1.Service(
             f"{name}-epp-service",
             metadata=meta(epp_name, ns, epp_labels),

@@ -169,6 +169,14 @@ def test_charts_and_bundles_are_pinned_to_the_configured_versions(stack):
         assert "maas-gateway-gateway-api-crds" not in bundles
 
 
+def test_each_picker_starts_after_the_objective_crds_it_looks_for_once(stack):
+    _, run = stack
+    router_crds = next(r.urn for r in run.registrations if r.name == CRD_INSTALLS["llm-d.ai"])
+    pickers = [r for r in run.registrations if r.is_kubernetes_object and r.plain_inputs["kind"] == "Deployment"
+               and r.plain_inputs["metadata"]["name"].endswith("-epp")]  # fmt: skip
+    assert pickers and all(router_crds in picker.dependencies for picker in pickers)
+
+
 def test_control_plane_waits_for_every_crd_it_serves(stack):
     _, run = stack
     chart = next(r for r in run.registrations if r.name == "maas-gateway-agentgateway")
