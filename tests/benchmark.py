@@ -4,9 +4,9 @@ Not a test: run it, then copy the table into the README.
 
     .venv/bin/python tests/benchmark.py
 
-Three series: names as the issue shapes them (models of 1 base + 19 adapters), the worst case
-for object count (one name per model), and 100 consumers with keys and budgets in front of a
-200-name catalog. Times are the median of REPEATS runs of the real
+Four series: names as the issue shapes them (models of 1 base + 19 adapters), the worst case
+for object count (one name per model), 100 consumers with keys and budgets in front of a
+200-name catalog, and tiers (an objective per tier per pool) in front of the same catalog. Times are the median of REPEATS runs of the real
 __main__.py; they include the mock monitor's own bookkeeping.
 """
 
@@ -27,19 +27,25 @@ from catalogs import catalog_config, consumers, simulator_catalog  # noqa: E402
 from harness import run_program  # noqa: E402
 
 REPEATS = 3
-# (models, adapters per model, consumers)
+# (models, adapters per model, consumers, tiers)
 SERIES = {
-    "20 names per model": [(1, 0, 0), (1, 19, 0), (10, 19, 0), (50, 19, 0)],
-    "1 name per model": [(1, 0, 0), (20, 0, 0), (200, 0, 0), (1000, 0, 0)],
-    "consumers, 200 names": [(10, 19, 1), (10, 19, 10), (10, 19, 100)],
+    "20 names per model": [(1, 0, 0, 0), (1, 19, 0, 0), (10, 19, 0, 0), (50, 19, 0, 0)],
+    "1 name per model": [(1, 0, 0, 0), (20, 0, 0, 0), (200, 0, 0, 0), (1000, 0, 0, 0)],
+    "consumers, 200 names": [(10, 19, 1, 0), (10, 19, 10, 0), (10, 19, 100, 0)],
+    "tiers, 200 names": [(10, 19, 10, 1), (10, 19, 10, 4), (10, 19, 10, 16)],
 }
 
 
-def measure(models: int, adapters: int, consumer_count: int) -> dict:
+def measure(models: int, adapters: int, consumer_count: int, tier_count: int) -> dict:
     catalog = simulator_catalog(models, adapters)
     config = catalog_config(catalog)
+    tiers = [{"name": f"tier-{i}", "priority": 10 * (tier_count - i)} for i in range(tier_count)]
     if consumer_count:
-        config["maas:consumers"] = json.dumps(consumers(consumer_count, catalog))
+        config["maas:consumers"] = json.dumps(
+            [{**c, **({"tier": tiers[i % tier_count]["name"]} if tiers else {})} for i, c in enumerate(consumers(consumer_count, catalog))]
+        )
+    if tiers:
+        config["maas:tiers"] = json.dumps(tiers)
     times = []
     for _ in range(REPEATS):
         start = time.perf_counter()
@@ -62,17 +68,17 @@ def main() -> None:
     logging.getLogger().setLevel(logging.ERROR)  # the open-gateway warning, once per run
     print(f"Python {platform.python_version()} on {platform.machine()}, {REPEATS} runs each, median\n")
     print(
-        "| series | names | models | consumers | Kubernetes objects | objects per model | registrations "
+        "| series | names | models | consumers | tiers | Kubernetes objects | objects per model | registrations "
         "| seconds | ms per object |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for series, shapes in SERIES.items():
-        for models, adapters, consumer_count in shapes:
-            row = measure(models, adapters, consumer_count)
+        for models, adapters, consumer_count, tier_count in shapes:
+            row = measure(models, adapters, consumer_count, tier_count)
             per_model = (row["objects"] - objects_without_models()) / row["models"]
             shown = f"{per_model:.0f}" if not consumer_count else "—"
             print(
-                f"| {series} | {row['names']} | {row['models']} | {consumer_count} | {row['objects']} | {shown} | "
+                f"| {series} | {row['names']} | {row['models']} | {consumer_count} | {tier_count} | {row['objects']} | {shown} | "
                 f"{row['registrations']} | {row['seconds']:.2f} | {row['ms_per_object']:.2f} |"
             )
 

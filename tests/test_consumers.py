@@ -289,7 +289,7 @@ def test_usage_metrics_carry_the_consumer(stack):
 def test_adding_a_consumer_edits_only_the_budget_configuration():
     consumers = json.loads(stack_config("dev")["maas:consumers"])
     before = run_stack("dev").by_identity()
-    grown = consumers + [{"name": "new-team", "models": ["ski-resorts"], "tokensPerMinute": 5000}]
+    grown = consumers + [{"name": "new-team", "models": ["ski-resorts"], "tokensPerMinute": 5000, "tier": "batch"}]
     after = run_stack("dev", overrides={"maas:consumers": grown}).by_identity()
     changed = [key for key in before if before[key] != after[key]]
     assert changed == [("v1", "ConfigMap", "agentgateway-system", "inference-gateway-ratelimit")]
