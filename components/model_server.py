@@ -112,7 +112,14 @@ class ModelServer(pulumi.ComponentResource):
         return surge_rollout()
 
     def _simulator(self, model: Model) -> tuple[k8s.core.v1.ContainerArgs, list[k8s.core.v1.VolumeArgs]]:
-        cmd_args = ["--model", model.name, "--port", str(MODEL_SERVER_PORT)]
+        # The simulator asks the Hugging Face API whether `--model` exists and, if it does, will
+        # only start beside a tokenizer sidecar (pkg/tokenizer/tokenizer.go at v0.8.2): so the
+        # model it simulates gets a name no Hub repo has, and clients' name is the served one.
+        cmd_args = [
+            "--model", f"{model.pool_name}-simulator",
+            "--served-model-name", model.name,
+            "--port", str(MODEL_SERVER_PORT),
+        ]  # fmt: skip
         if model.adapters:
             # The simulator takes each adapter as a JSON object, not vLLM's name=path.
             cmd_args += ["--max-loras", str(len(model.adapters))]

@@ -49,7 +49,7 @@ class Versions(StrictModel):
     vllm_image: Image = Field("vllm/vllm-openai:v0.19.1", description="Default image of vLLM model servers.")
     simulator_image: Image = Field(
         "ghcr.io/llm-d/llm-d-inference-sim:v0.8.2",
-        description="Default image of simulator model servers (v0.8.2 never calls out to the Hub).",
+        description="Default image of simulator model servers.",
     )
     model_list_image: Image = Field(
         "nginxinc/nginx-unprivileged:1.30.4-alpine-slim",

@@ -126,13 +126,17 @@ def pods_of(workload: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def served_names_of(deployment: dict[str, Any]) -> set[str]:
-    """The model names a model-server pod answers to, parsed like the servers do (a headless vLLM
-    group member answers to none: it serves no HTTP)."""
+    """The model names a model-server pod answers to, parsed like the servers do: the
+    `--served-model-name`s, else the model (vLLM's positional one or `--model`), and the LoRA
+    modules (vLLM serve_args; llm-d-inference-sim v0.8.2 config.go, helpers.go isValidModel).
+    A headless vLLM group member answers to none: it serves no HTTP."""
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     argv = list(container.get("args", []))
     if "--headless" in argv:
         return set()
-    names: set[str] = set()
+    served: list[str] = []
+    models: list[str] = [argv[0]] if container.get("command", [])[:2] == ["vllm", "serve"] else []
+    adapters: set[str] = set()
     i = 0
     while i < len(argv):
         flag = argv[i]
@@ -141,15 +145,15 @@ def served_names_of(deployment: dict[str, Any]) -> set[str]:
         while j < len(argv) and not argv[j].startswith("--"):
             values.append(argv[j])
             j += 1
-        if flag in ("--served-model-name", "--model") and values:
-            names.add(values[0])
+        if flag == "--served-model-name":
+            served += values
+        elif flag == "--model" and values:
+            models.append(values[0])
         elif flag == "--lora-modules":
             for value in values:
-                names.add(json.loads(value)["name"] if value.startswith("{") else value.split("=", 1)[0])
+                adapters.add(json.loads(value)["name"] if value.startswith("{") else value.split("=", 1)[0])
         i = j
-    if container.get("command", [])[:2] == ["vllm", "serve"] and "--served-model-name" not in argv:
-        names.add(argv[0])
-    return names
+    return set(served or models) | adapters
 
 
 # agentgateway buffers at most this much of a body for CEL (frontend.http.maxBufferSize default).

@@ -116,7 +116,13 @@ def test_simulators_speak_json_lora_and_name_their_pod(stack_runs):
     deployment = next(d for d in run.objects("Deployment") if d["metadata"]["name"] == "deepseek-r1-server")
     container = _container(deployment)
     argv = container["args"]
-    assert _flag_values(argv, "--model") == ["deepseek/DeepSeek-r1"]
+    # Clients' name is served; the simulated model's name is no Hugging Face repo (a Hub
+    # repo name would make v0.8.2 wait for a tokenizer sidecar, and exit without one), and no
+    # legacy unnamespaced Hub model ends in "-simulator".
+    assert _flag_values(argv, "--served-model-name") == ["deepseek/DeepSeek-r1"]
+    for simulator in (d for d in run.objects("Deployment") if _container(d)["name"] == "simulator"):
+        (simulated,) = _flag_values(_container(simulator)["args"], "--model")
+        assert "/" not in simulated and simulated.endswith("-simulator")
     assert [json.loads(a) for a in _flag_values(argv, "--lora-modules")] == [
         {"name": "ski-resorts"},
         {"name": "movie-critique"},
