@@ -6,7 +6,8 @@ The trigger is the requests waiting for the pool, as an AverageValue: the HPA ke
 (`vllm:num_requests_waiting`, as vLLM production-stack scales) or held by the pool's endpoint
 picker, whose flow control keeps the servers' own queues short under load and holds every
 request while the pool has no pod: so a pool at zero wakes on its first held request, as llm-d's
-keda-epp guide does.
+keda-epp guide does. A disaggregated model scales each side on its own servers' queue, its
+decode side also on what the picker holds.
 
 KEDA's prometheus scaler (pkg/scalers/prometheus_scaler.go at v2.20.2) treats an empty result
 as 0 (`ignoreNullValues` defaults to true), which is right for a pool with no pods yet.
@@ -20,7 +21,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from llm_maas.models import Autoscaling, Model, Versions
+from llm_maas.models import PREFILL, Autoscaling, Model, Versions
 
 from . import metrics
 from .keda import Keda, KedaArgs
@@ -46,7 +47,7 @@ SCALE_DOWN_WINDOW_SECONDS = 300
 @dataclass
 class ModelAutoscalingArgs:
     models: Sequence[Model]
-    """The autoscaled models."""
+    """The autoscaled workloads: models, and disaggregated models' prefill servers."""
     namespace: str
     """The model namespace (plain, for queries)."""
     model_namespace: pulumi.Input[str]
@@ -68,12 +69,13 @@ class ModelAutoscaling(pulumi.ComponentResource):
         for model in args.models:
             assert model.autoscaling is not None
             scaled = model.autoscaling
-            trigger = self._trigger(
-                "queue", metrics.pool_waiting(args.namespace, model.pool_name), scaled.queue_depth, args, authentication
-            )
+            # The picker holds requests for the pool, which decode (or plain) servers take; a
+            # prefill side scales on its own queue alone.
+            queue = metrics.waiting(args.namespace, model.pool_name, model.role, held=model.role != PREFILL)
+            trigger = self._trigger("queue", queue, scaled.queue_depth, args, authentication)
             custom_resource(
                 self,
-                f"{name}-{model.pool_name}",
+                f"{name}-{model.server_name}" if model.role == PREFILL else f"{name}-{model.pool_name}",
                 SCALED_OBJECT,
                 meta(model.server_name, args.model_namespace, labels("autoscaling", model.server_name)),
                 {

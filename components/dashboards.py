@@ -66,33 +66,38 @@ def _dashboard(uid: str, title: str, panels: list[dict], variables: dict) -> str
 
 
 def models_dashboard(namespace: str) -> str:
-    """Per pool: requests, queue depth, KV-cache use, tokens/s, time to first token, replicas, and
-    the requests its endpoint picker holds by priority and by consumer."""
+    """Per pool: requests, queue depth, KV-cache use, tokens/s, time to first token (the last three
+    per side of a disaggregated model), replicas, the requests its endpoint picker holds by
+    priority and by consumer, and its prefill/decode decisions."""
     pools = "~$pool"
 
     def server(metric: str) -> str:
         return metrics.series(metric, namespace=namespace, **{metrics.POOL: pools})
 
     by_pool = f"sum by ({metrics.POOL})"
+    # Queue, KV cache and TTFT per side of a disaggregated model (`role` is empty for the others).
+    by_role = f"{metrics.POOL}, {metrics.ROLE}"
+    per_role = "{{pool}} {{role}}"
     ready = metrics.series(metrics.EPP_READY_ENDPOINTS, namespace=namespace, name=pools)
     held = metrics.series(metrics.EPP_HELD_REQUESTS, namespace=namespace, inference_pool=pools)
-    ttft = f"sum by (le, {metrics.POOL}) (rate({server(metrics.SERVER_TTFT + '_bucket')}[{RATE}]))"
+    ttft = f"sum by (le, {by_role}) (rate({server(metrics.SERVER_TTFT + '_bucket')}[{RATE}]))"
+    decisions = metrics.series(metrics.EPP_DISAGG_DECISIONS, namespace=namespace, **{metrics.POOL: pools})
     panels = [
         _panel("Requests completed /s", "reqps",
                [(f"{by_pool} (rate({server(metrics.SERVER_REQUESTS)}[{RATE}]))", "{{pool}}")], (0, 0, 12, 8)),
         _panel("Queue depth", "short",
-               [(f"{by_pool} ({server(metrics.SERVER_WAITING)})", "{{pool}} waiting"),
-                (f"{by_pool} ({server(metrics.SERVER_RUNNING)})", "{{pool}} running"),
+               [(f"sum by ({by_role}) ({server(metrics.SERVER_WAITING)})", f"{per_role} waiting"),
+                (f"sum by ({by_role}) ({server(metrics.SERVER_RUNNING)})", f"{per_role} running"),
                 (f"sum by (inference_pool) ({held})", "{{inference_pool}} held by the EPP")], (12, 0, 12, 8)),
         _panel("KV-cache use", "percentunit",
-               [(f"avg by ({metrics.POOL}) ({server(metrics.SERVER_KV_CACHE)})", "{{pool}}")], (0, 8, 12, 8)),
+               [(f"avg by ({by_role}) ({server(metrics.SERVER_KV_CACHE)})", per_role)], (0, 8, 12, 8)),
         _panel("Tokens /s", "short",
                [(f"{by_pool} (rate({server(metrics.SERVER_GENERATION_TOKENS)}[{RATE}]))", "{{pool}} generated"),
                 (f"{by_pool} (rate({server(metrics.SERVER_PROMPT_TOKENS)}[{RATE}]))", "{{pool}} prompt")],
                (12, 8, 12, 8)),
         _panel("Time to first token", "s",
-               [(f"histogram_quantile(0.5, {ttft})", "{{pool}} p50"),
-                (f"histogram_quantile(0.95, {ttft})", "{{pool}} p95")], (0, 16, 12, 8)),
+               [(f"histogram_quantile(0.5, {ttft})", f"{per_role} p50"),
+                (f"histogram_quantile(0.95, {ttft})", f"{per_role} p95")], (0, 16, 12, 8)),
         _panel("Ready replicas", "short", [(f"sum by (name) ({ready})", "{{name}}")], (12, 16, 12, 8)),
         # Which tiers wait when a pool is saturated: the picker serves the highest priority first.
         _panel("Held by the endpoint picker, by priority", "short",
@@ -101,6 +106,10 @@ def models_dashboard(namespace: str) -> str:
         _panel("Held by the endpoint picker, by consumer", "short",
                [(f"sum by (inference_pool, fairness_id) ({held})", "{{inference_pool}} {{fairness_id}}")],
                (12, 24, 12, 8)),
+        # How often a disaggregated pool's picker sends the prompt to a prefill pod.
+        _panel("Prefill/decode decisions /s", "reqps",
+               [(f"sum by ({metrics.POOL}, decision_type) (rate({decisions}[{RATE}]))", "{{pool}} {{decision_type}}")],
+               (0, 32, 24, 8)),
     ]
     pool_variable = _label_variable(
         "pool", metrics.POOL, metrics.series(metrics.SERVER_WAITING, namespace=namespace)

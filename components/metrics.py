@@ -18,6 +18,8 @@ Sources:
 
 from __future__ import annotations
 
+from typing import Optional
+
 SERVER_WAITING = "vllm:num_requests_waiting"
 SERVER_RUNNING = "vllm:num_requests_running"
 SERVER_KV_CACHE = "vllm:kv_cache_usage_perc"
@@ -32,8 +34,11 @@ EPP_HELD_REQUESTS = "llm_d_epp_flow_control_queue_size"
 GATEWAY_TOKENS = "agentgateway_gen_ai_client_token_usage"
 GATEWAY_REQUESTS = "agentgateway_requests_total"
 
+EPP_DISAGG_DECISIONS = "llm_d_epp_disagg_decision_total"
+
 # Target labels the PodMonitors add from pod labels; prometheus-operator adds `namespace` and `pod`.
 POOL = "pool"
+ROLE = "role"
 GATEWAY = "gateway"
 # The label the gateway adds to its metrics from the caller's API key (ConsumerAccess).
 CONSUMER = "consumer"
@@ -47,12 +52,15 @@ def series(metric: str, **matchers: str) -> str:
     return f"{metric}{{{','.join(parts)}}}"
 
 
-def pool_waiting(namespace: str, pool: str) -> str:
-    """Requests waiting for the pool: queued in its model servers, and held by its endpoint
-    picker. With flow control a saturated pool's servers keep only about the picker's saturation
-    threshold in their own queues and the picker holds the rest (`pkg/epp/flowcontrol/README.md`,
-    utilization detector at v0.10.0), so neither side alone counts the backlog. A side without
-    series (no pod yet, nothing ever held) counts 0."""
-    servers = f"sum({series(SERVER_WAITING, namespace=namespace, **{POOL: pool})})"
-    held = f"sum({series(EPP_HELD_REQUESTS, namespace=namespace, inference_pool=pool)})"
-    return f"({servers} or vector(0)) + ({held} or vector(0))"
+def waiting(namespace: str, pool: str, role: Optional[str] = None, held: bool = True) -> str:
+    """Requests waiting for a pool's servers (of one `role` of a disaggregated model): queued in
+    those servers and, unless `held` is False, held by the pool's endpoint picker. With flow
+    control a saturated pool's servers keep only about the picker's saturation threshold in their
+    own queues and the picker holds the rest (`pkg/epp/flowcontrol/README.md`, utilization
+    detector at v0.10.0), so neither side alone counts the backlog. A side without series (no pod
+    yet, nothing ever held) counts 0."""
+    servers = series(SERVER_WAITING, namespace=namespace, **{POOL: pool}, **({ROLE: role} if role else {}))
+    terms = [f"sum({servers})"]
+    if held:
+        terms.append(f"sum({series(EPP_HELD_REQUESTS, namespace=namespace, inference_pool=pool)})")
+    return " + ".join(f"({term} or vector(0))" for term in terms)

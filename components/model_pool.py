@@ -239,14 +239,25 @@ class ModelPool(pulumi.ComponentResource):
         # Model servers: requests from the gateway, metric reads from this pool's EPP and the
         # scraper (vLLM serves /metrics on its API port). The EPP: ext-proc calls from the gateway,
         # and the scraper on its metrics port.
+        model = args.model
         scrapers = [args.scraper] if args.scraper is not None else []
-        server_rules = [([data_plane, {"podSelector": {"matchLabels": epp_selector}}, *scrapers], MODEL_SERVER_PORT)]
+        readers = [{"podSelector": {"matchLabels": epp_selector}}, *scrapers]
+        server_rules = [([data_plane, *readers], MODEL_SERVER_PORT)]
+        if model.prefill is not None:
+            # A decode pod calls a prefill pod's server and NIXL side channel, then pulls the KV
+            # cache over UCX connections on ports UCX picks at run time (either side may open
+            # them): the two roles of one pool reach each other on any port, and the gateway
+            # reaches decode pods only.
+            prefill = model.prefill_server
+            server_rules.append(([{"podSelector": {"matchLabels": prefill.pod_selector}}], None))
+            admit_ingress(
+                self, f"{name}-prefill-ingress", prefill.server_name, args.namespace, prefill.pod_selector,
+                [(readers, MODEL_SERVER_PORT), ([{"podSelector": {"matchLabels": model.pod_selector}}], None)],
+            )  # fmt: skip
         epp_rules = [([data_plane], EXT_PROC_PORT)]
         if scrapers:
             epp_rules.append((scrapers, METRICS_PORT))
-        admit_ingress(
-            self, f"{name}-server-ingress", args.model.server_name, args.namespace, args.model.selector_labels, server_rules
-        )
+        admit_ingress(self, f"{name}-server-ingress", model.server_name, args.namespace, model.pod_selector, server_rules)
         admit_ingress(self, f"{name}-epp-ingress", epp_name, args.namespace, epp_selector, epp_rules)
 
     @staticmethod

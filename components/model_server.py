@@ -13,7 +13,9 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from llm_maas.models import Model
+from llm_maas.models import Model, Versions
+
+from .disaggregation import ENGINE_PORT_NAME, kv_transfer_args, nixl_env, routing_sidecar, serving_port
 
 from .kube import (
     MODEL_SERVER_PORT,
@@ -44,10 +46,13 @@ ENGINE_LABEL = "inference.networking.k8s.io/engine-type"
 @dataclass
 class ModelServerArgs:
     model: Model
+    """The workload: a model, or a disaggregated model's `prefill_server`."""
     namespace: pulumi.Input[str]
     hf_token_secret: Optional[pulumi.Input[str]] = None
     """Name of a Secret in `namespace` whose HF_TOKEN key vLLM uses for gated models."""
     platform: str = "kubernetes"
+    sidecar_image: str = Versions.model_fields["disagg_sidecar_image"].default
+    """The P/D sidecar a disaggregated model's decode pods run in front of their server."""
 
 
 class ModelServer(pulumi.ComponentResource):
@@ -59,7 +64,7 @@ class ModelServer(pulumi.ComponentResource):
         model = args.model
         object_name = model.server_name
         object_labels = server_labels(model)
-        pod_labels = {**object_labels, **model.selector_labels}
+        pod_labels = {**object_labels, **model.pod_selector}
         cache = persistent_cache(self, name, model, args.namespace, object_labels)
         if model.server == "vllm":
             container, volumes = vllm_container(model, args.hf_token_secret, cache)
@@ -67,6 +72,7 @@ class ModelServer(pulumi.ComponentResource):
         else:
             container, volumes = self._simulator(model)
             pod_security = nonroot_pod_security(args.platform)
+        sidecar = routing_sidecar(model, args.sidecar_image, SERVER_PORT_NAME)
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=meta(object_name, args.namespace, object_labels, load_await(model)),
@@ -75,11 +81,11 @@ class ModelServer(pulumi.ComponentResource):
                 # server-side, and a field missing from the applied manifest is one Pulumi neither
                 # owns nor resets, so a later `pulumi up` keeps whatever count the HPA set.
                 replicas=None if model.autoscaling else model.replicas,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=model.selector_labels),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=model.deployment_selector),
                 strategy=self._strategy(model),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
-                    spec=server_pod_spec(model, pod_security, container, volumes),
+                    spec=server_pod_spec(model, pod_security, container, volumes, [sidecar] if sidecar else []),
                 ),
             ),
             opts=child(self, depends_on=[cache] if cache else None),
@@ -89,7 +95,7 @@ class ModelServer(pulumi.ComponentResource):
             # autoscaler's count. A model that never has more than one replica gets no budget: it
             # would block every drain of its node forever.
             one_at_a_time_budget(
-                self, f"{name}-disruption-budget", meta(object_name, args.namespace, object_labels), model.selector_labels
+                self, f"{name}-disruption-budget", meta(object_name, args.namespace, object_labels), model.pod_selector
             )
         self.deployment_name = deployment.metadata.apply(lambda m: m.name)
         self.gpus = pulumi.Output.from_input(model.replicas * model.gpus_per_replica)
@@ -115,17 +121,18 @@ class ModelServer(pulumi.ComponentResource):
         # The simulator asks the Hugging Face API whether `--model` exists and, if it does, will
         # only start beside a tokenizer sidecar (pkg/tokenizer/tokenizer.go at v0.8.2): so the
         # model it simulates gets a name no Hub repo has, and clients' name is the served one.
+        port = serving_port(model)
         cmd_args = [
             "--model", f"{model.pool_name}-simulator",
             "--served-model-name", model.name,
-            "--port", str(MODEL_SERVER_PORT),
+            "--port", str(port),
         ]  # fmt: skip
         if model.adapters:
             # The simulator takes each adapter as a JSON object, not vLLM's name=path.
             cmd_args += ["--max-loras", str(len(model.adapters))]
             cmd_args += ["--lora-modules", *(json.dumps({"name": a.name}) for a in model.adapters)]
         cmd_args += model.extra_args
-        http = k8s.core.v1.HTTPGetActionArgs(path="/health", port=MODEL_SERVER_PORT)
+        http = k8s.core.v1.HTTPGetActionArgs(path="/health", port=port)
         tmp_volume, tmp_mount = scratch_volume()
         container = k8s.core.v1.ContainerArgs(
             name="simulator",
@@ -134,7 +141,7 @@ class ModelServer(pulumi.ComponentResource):
             # With these set, responses carry x-inference-pod / x-inference-namespace headers:
             # proof of which pool answered. (The kind guide's `NAMESPACE` is not read.)
             env=downward_env(("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")),
-            ports=[k8s.core.v1.ContainerPortArgs(name=SERVER_PORT_NAME, container_port=MODEL_SERVER_PORT)],
+            ports=[k8s.core.v1.ContainerPortArgs(name=server_port_name(model), container_port=port)],
             resources=server_resources(model),
             readiness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=5),
             liveness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=10),
@@ -144,6 +151,12 @@ class ModelServer(pulumi.ComponentResource):
             volume_mounts=[tmp_mount],
         )
         return container, [tmp_volume]
+
+
+def server_port_name(model: Model) -> str:
+    """The pool's port is `http` wherever it is served: by the server itself, or by the routing
+    sidecar in front of a decode pod's server."""
+    return ENGINE_PORT_NAME if serving_port(model) != MODEL_SERVER_PORT else SERVER_PORT_NAME
 
 
 def server_labels(model: Model) -> dict[str, str]:
@@ -165,6 +178,7 @@ def server_pod_spec(
     security: k8s.core.v1.PodSecurityContextArgs,
     container: k8s.core.v1.ContainerArgs,
     volumes: list[k8s.core.v1.VolumeArgs],
+    sidecars: Sequence[k8s.core.v1.ContainerArgs] = (),
 ) -> k8s.core.v1.PodSpecArgs:
     return k8s.core.v1.PodSpecArgs(
         # A Service named like an env prefix (e.g. `vllm`) would inject VLLM_PORT and crash vLLM.
@@ -172,6 +186,7 @@ def server_pod_spec(
         # Model servers never call the Kubernetes API.
         automount_service_account_token=False,
         security_context=security,
+        init_containers=list(sidecars) or None,
         containers=[container],
         volumes=volumes,
         node_selector=model.node_selector or None,
@@ -234,12 +249,14 @@ def vllm_container(
 ) -> tuple[k8s.core.v1.ContainerArgs, list[k8s.core.v1.VolumeArgs]]:
     """`vllm serve` for one pod. `launch` adds the multi-node flags of a group member; a member
     that does not serve HTTP (a headless worker) gets no port and no probes."""
+    port = serving_port(model)
     cmd_args = [
         model.source or model.name,
         "--served-model-name", model.name,
-        "--port", str(MODEL_SERVER_PORT),
+        "--port", str(port),
         "--tensor-parallel-size", str(model.tensor_parallel),
         *launch,
+        *kv_transfer_args(model),
     ]  # fmt: skip
     if model.max_model_len:
         cmd_args += ["--max-model-len", str(model.max_model_len)]
@@ -257,6 +274,7 @@ def vllm_container(
         # Python's getpass (torch's cache paths) wants a user name, which a UID without a passwd
         # entry lacks.
         k8s.core.v1.EnvVarArgs(name="USER", value="vllm"),
+        *nixl_env(model),
     ]
     token_mounts, token_volumes = [], []
     if hf_token_secret is not None:
@@ -272,7 +290,7 @@ def vllm_container(
                 ),
             )
         )
-    http = lambda path: k8s.core.v1.HTTPGetActionArgs(path=path, port=MODEL_SERVER_PORT)  # noqa: E731
+    http = lambda path: k8s.core.v1.HTTPGetActionArgs(path=path, port=port)  # noqa: E731
     probes = {}
     if serves_http:
         probes = dict(
@@ -294,7 +312,7 @@ def vllm_container(
         command=["vllm", "serve"],
         args=cmd_args,
         env=env,
-        ports=[k8s.core.v1.ContainerPortArgs(name=SERVER_PORT_NAME, container_port=MODEL_SERVER_PORT)]
+        ports=[k8s.core.v1.ContainerPortArgs(name=server_port_name(model), container_port=port)]
         if serves_http
         else None,
         resources=server_resources(model),

@@ -9,7 +9,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from llm_maas.models import Config
+from llm_maas.models import Config, Model
 
 from .autoscaling import ModelAutoscaling, ModelAutoscalingArgs
 from .consumers import ConsumerAccess, ConsumerAccessArgs
@@ -106,26 +106,7 @@ class ModelService(pulumi.ComponentResource):
 
         lws_controller = self._leader_worker_set_controller(name, config)
         for model in config.models:
-            token = token_secret if model.server == "vllm" else None
-            if model.multi_node:
-                MultiNodeServer(
-                    f"{name}-{model.pool_name}-server",
-                    MultiNodeServerArgs(
-                        model=model,
-                        namespace=model_namespace,
-                        hf_token_secret=token,
-                        platform=config.platform,
-                        network_policies=config.network_policies,
-                        controller=lws_controller,
-                    ),
-                    opts=child(self),
-                )
-            else:
-                ModelServer(
-                    f"{name}-{model.pool_name}-server",
-                    ModelServerArgs(model=model, namespace=model_namespace, hf_token_secret=token, platform=config.platform),
-                    opts=child(self),
-                )
+            self._servers(name, config, model, model_namespace, token_secret, lws_controller)
             ModelPool(
                 f"{name}-{model.pool_name}",
                 ModelPoolArgs(
@@ -157,7 +138,7 @@ class ModelService(pulumi.ComponentResource):
                 ),
                 opts=child(self),
             )
-        autoscaled = [model for model in config.models if model.autoscaling]
+        autoscaled = [workload for workload in config.workloads if workload.autoscaling]
         if autoscaled:
             ModelAutoscaling(
                 f"{name}-autoscaling",
@@ -189,6 +170,45 @@ class ModelService(pulumi.ComponentResource):
                 "rate_limit_config": self.rate_limit_config,
             }
         )
+
+    def _servers(
+        self,
+        name: str,
+        config: Config,
+        model: Model,
+        namespace: pulumi.Output[str],
+        token_secret: Optional[pulumi.Output[str]],
+        lws_controller: list[pulumi.Resource],
+    ) -> None:
+        """The model's server pods: a Deployment, or a LeaderWorkerSet across nodes; and a
+        disaggregated model's prefill pods beside them."""
+        token = token_secret if model.server == "vllm" else None
+        if model.multi_node:
+            MultiNodeServer(
+                f"{name}-{model.pool_name}-server",
+                MultiNodeServerArgs(
+                    model=model,
+                    namespace=namespace,
+                    hf_token_secret=token,
+                    platform=config.platform,
+                    network_policies=config.network_policies,
+                    controller=lws_controller,
+                ),
+                opts=child(self),
+            )
+            return
+        for workload in model.workloads:
+            ModelServer(
+                f"{name}-{workload.server_name}",
+                ModelServerArgs(
+                    model=workload,
+                    namespace=namespace,
+                    hf_token_secret=token,
+                    platform=config.platform,
+                    sidecar_image=config.versions.disagg_sidecar_image,
+                ),
+                opts=child(self),
+            )
 
     def _leader_worker_set_controller(self, name: str, config: Config) -> list[pulumi.Resource]:
         if not config.leader_worker_set.install:

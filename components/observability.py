@@ -4,7 +4,8 @@ the monitoring stack itself when the stack installs it.
 Three PodMonitors, however large the catalog: model servers and endpoint pickers in the model
 namespace, the data plane in the gateway namespace (OpenShift's user-workload Prometheus ignores
 PodMonitor namespace selectors, so each one lives beside its pods). Each copies the pod label
-that names its pool or gateway into a target label, so every series says which pool it is from.
+that names its pool or gateway into a target label, so every series says which pool it is from
+(and, for a disaggregated model's servers, which role).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from llm_maas.models import Monitoring, Versions
-from llm_maas.models.names import POOL_LABEL
+from llm_maas.models.names import POOL_LABEL, ROLE_LABEL
 
 from . import metrics
 from .dashboards import consumers_dashboard, models_dashboard
@@ -82,20 +83,23 @@ class Observability(pulumi.ComponentResource):
             )
             crds.append(stack.chart)
 
+        # Server series also say which side of a disaggregated model they come from (`role`,
+        # absent for a model that is not).
         in_models = [
-            ("model-servers", {"app.kubernetes.io/component": "model-server"}, SERVER_PORT_NAME, POOL_LABEL, metrics.POOL),
-            ("endpoint-pickers", {"app.kubernetes.io/component": "endpoint-picker"}, METRICS_PORT_NAME, EPP_FOR_LABEL,
-             metrics.POOL),
+            ("model-servers", {"app.kubernetes.io/component": "model-server"}, SERVER_PORT_NAME,
+             {POOL_LABEL: metrics.POOL, ROLE_LABEL: metrics.ROLE}),
+            ("endpoint-pickers", {"app.kubernetes.io/component": "endpoint-picker"}, METRICS_PORT_NAME,
+             {EPP_FOR_LABEL: metrics.POOL}),
         ]  # fmt: skip
-        for monitor, selected, port, pod_label, target_label in in_models:
+        for monitor, selected, port, target_labels in in_models:
             self._pod_monitor(
                 name, monitor, args.model_namespace, {**selected, "app.kubernetes.io/part-of": PART_OF}, port,
-                pod_label, target_label, monitoring, crds,
+                target_labels, monitoring, crds,
             )  # fmt: skip
         gw = args.gateway
         self._pod_monitor(
             name, f"{gw.name}-data-plane", args.gateway_namespace, {DATA_PLANE_LABEL: gw.name},
-            DATA_PLANE_METRICS_PORT_NAME, DATA_PLANE_LABEL, metrics.GATEWAY, monitoring, crds,
+            DATA_PLANE_METRICS_PORT_NAME, {DATA_PLANE_LABEL: metrics.GATEWAY}, monitoring, crds,
         )  # fmt: skip
 
         boards: dict[str, str] = {}
@@ -124,8 +128,7 @@ class Observability(pulumi.ComponentResource):
         namespace: pulumi.Input[str],
         selected: dict[str, str],
         port: str,
-        pod_label: str,
-        target_label: str,
+        target_labels: dict[str, str],
         monitoring: Monitoring,
         crds: list[pulumi.Resource],
     ) -> None:
@@ -142,7 +145,8 @@ class Observability(pulumi.ComponentResource):
                         "path": "/metrics",
                         "interval": monitoring.scrape_interval,
                         "relabelings": [
-                            {"sourceLabels": [pod_label_source(pod_label)], "targetLabel": target_label, "action": "replace"}
+                            {"sourceLabels": [pod_label_source(pod_label)], "targetLabel": target, "action": "replace"}
+                            for pod_label, target in target_labels.items()
                         ],
                     }
                 ],

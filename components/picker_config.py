@@ -11,7 +11,12 @@ runs (`pkg/epp/config/loader/defaults.go` would otherwise inject most of it):
   turn, where upstream's default (global-strict) would serve a flooding caller first
   (`pkg/epp/flowcontrol/README.md`, `framework/plugins/flowcontrol/fairness/roundrobin`);
 - scheduling: the scorers the GAIE chart shipped (queue depth 2, KV-cache use 2, prefix-cache
-  affinity 3), the prefix scorer fed by the approximate prefix-cache producer.
+  affinity 3), the prefix scorer fed by the approximate prefix-cache producer;
+- a disaggregated model's pool: the disaggregation profile handler runs a `decode` profile
+  (decode pods, by their `llm-d.ai/role`), then, when the prefix-based decider finds enough of
+  the prompt missing from the chosen decode pod's prefix cache, a `prefill` profile (prefill
+  pods), each with the same scorers (deploy/config/pd-epp-config.yaml, docs/disaggregation.md,
+  framework/plugins/scheduling/profilehandler/disagg and filter/bylabel at v0.10.0).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
-from llm_maas.models import Model
+from llm_maas.models import DECODE, PREFILL, Model
 
 from .kube import LLMD_GROUP, REQUEST_TIMEOUT_SECONDS
 
@@ -30,6 +35,10 @@ METRICS_EXTRACTOR = "core-metrics-extractor"
 PREFIX_PRODUCER = "approx-prefix-cache-producer"
 FAIRNESS = "round-robin-fairness-policy"
 SCORERS = {"queue-scorer": 2, "kv-cache-utilization-scorer": 2, "prefix-cache-scorer": 3}
+PROFILE_HANDLER = "disagg-profile-handler"
+PREFILL_DECIDER = "prefix-based-pd-decider"
+# Scheduling profile -> the filter that keeps only that role's pods.
+ROLE_FILTERS = {DECODE: "decode-filter", PREFILL: "prefill-filter"}
 
 # How long a request may wait in the picker for a pool that can scale to zero: long enough for a
 # pod to be started, short enough that the gateway's own timeout still leaves a minute to answer.
@@ -53,20 +62,36 @@ def flow_control(model: Model, bands: Sequence[int]) -> dict:
     return config
 
 
+def _profile(name: str, role_filter: Sequence[str] = ()) -> dict:
+    scorers = [{"pluginRef": scorer, "weight": weight} for scorer, weight in SCORERS.items()]
+    return {"name": name, "plugins": [*({"pluginRef": f} for f in role_filter), *scorers]}
+
+
+def scheduling(model: Model) -> tuple[list[dict], list[dict]]:
+    """The plugins scheduling adds beyond the scorers, and the scheduling profiles."""
+    if model.prefill is None:
+        return [], [_profile("default")]
+    plugins = [
+        *({"type": role_filter} for role_filter in ROLE_FILTERS.values()),
+        {"type": PREFILL_DECIDER, "parameters": {"nonCachedTokens": model.prefill.non_cached_tokens}},
+        {"type": PROFILE_HANDLER, "parameters": {"deciders": {PREFILL: PREFILL_DECIDER}}},
+    ]
+    return plugins, [_profile(role, [role_filter]) for role, role_filter in ROLE_FILTERS.items()]
+
+
 def endpoint_picker_config(model: Model, bands: Sequence[int]) -> str:
     """The config of `model`'s pool; `bands` are the priorities of the stack's tiers and of
     untiered callers."""
     plugins = [PARSER, METRICS_SOURCE, METRICS_EXTRACTOR, PREFIX_PRODUCER, *SCORERS, FAIRNESS]
+    scheduling_plugins, profiles = scheduling(model)
     config = {
         "apiVersion": f"{LLMD_GROUP}/v1alpha1",
         "kind": "EndpointPickerConfig",
         "featureGates": [FLOW_CONTROL_GATE],
-        "plugins": [{"type": plugin} for plugin in plugins],
+        "plugins": [*({"type": plugin} for plugin in plugins), *scheduling_plugins],
         "requestHandler": {"parsers": [{"pluginRef": PARSER}]},
         "dataLayer": {"sources": [{"pluginRef": METRICS_SOURCE, "extractors": [{"pluginRef": METRICS_EXTRACTOR}]}]},
         "flowControl": flow_control(model, bands),
-        "schedulingProfiles": [
-            {"name": "default", "plugins": [{"pluginRef": scorer, "weight": weight} for scorer, weight in SCORERS.items()]}
-        ],
+        "schedulingProfiles": profiles,
     }
     return json.dumps(config, indent=2)

@@ -8,7 +8,9 @@ another consumer, so this pool's routes rewrite all four before the pool is call
 - the objective: `<pool>.<tier>` of the caller's tier (from its API key); a caller without a tier
   gets none, which the picker serves at priority 0;
 - the fairness ID: the consumer's name;
-- the older names: removed.
+- the older names: removed;
+- `x-prefiller-host-port`, which tells a disaggregated pool's decode pod where to send the
+  prompt: removed, so only the picker sets it (after this transformation, as its own mutation).
 
 agentgateway applies a route's request transformation before it calls the pool's picker
 (`proxy/httpproxy.rs` at v1.4.1: route policies, then backend, then inference routing), runs
@@ -47,6 +49,9 @@ from .kube import (
 OBJECTIVE_HEADER = "x-llm-d-inference-objective"
 FAIRNESS_HEADER = "x-llm-d-inference-fairness-id"
 LEGACY_HEADERS = ("x-gateway-inference-objective", "x-gateway-inference-fairness-id")
+# Where a decode pod's P/D sidecar sends the prompt (pkg/common/routing/common.go at v0.10.0): only
+# the picker may say, or a client could make the sidecar post prompts to any address it names.
+PREFILLER_HEADER = "x-prefiller-host-port"
 
 
 def objective_expression(pool: str) -> str:
@@ -61,7 +66,7 @@ def scheduling_headers(pool: str) -> dict:
             {"name": OBJECTIVE_HEADER, "value": objective_expression(pool)},
             {"name": FAIRNESS_HEADER, "value": CONSUMER_EXPRESSION},
         ],
-        "remove": list(LEGACY_HEADERS),
+        "remove": [*LEGACY_HEADERS, PREFILLER_HEADER],
     }
 
 

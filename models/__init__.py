@@ -13,10 +13,11 @@ from .config import (
     Toleration,
     Versions,
 )
+from .disaggregation import Prefill
 from .errors import ConfigError, Violation
 from .loader import load_catalog, load_config, load_stack_config, read_stack_files
 from .scaling import Autoscaling, ModelAutoscaling, Monitoring, Scraper
-from .names import POOL_LABEL, derive_pool_name, objective_name, pool_selector
+from .names import DECODE, PREFILL, ROLE_LABEL, POOL_LABEL, derive_pool_name, objective_name, pool_selector
 from .tiers import Tier, priority_bands
 
 __all__ = [
@@ -29,11 +30,15 @@ __all__ = [
     "Config",
     "Consumer",
     "ConfigError",
+    "DECODE",
+    "PREFILL",
+    "ROLE_LABEL",
     "Epp",
     "Gateway",
     "LeaderWorkerSetController",
     "Model",
     "POOL_LABEL",
+    "Prefill",
     "RateLimit",
     "RateLimitService",
     "Resources",

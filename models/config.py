@@ -9,16 +9,18 @@ names per model name) are resolved here too, so components never re-derive them.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Optional
+from typing import Any, Literal, NamedTuple, Optional
 
-from pydantic import Field, PositiveInt, SecretStr, field_validator, model_validator
+from pydantic import Field, PositiveInt, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic.alias_generators import to_snake
 
 from .consumers import Consumer, RateLimit, check_consumers
 from .errors import ConfigError, Violation, dotted_path
 from .scaling import Autoscaling, ModelAutoscaling, Monitoring, check_scaling, resolve_scaling
 from .tiers import Tier, check_tiers
-from .names import DNS1035_RULE, POOL_NAME_MAX, derive_pool_name, is_dns1035_label, pool_selector
-from .types import ClientName, DNS1123Label, DNS1123Subdomain, Hostname, Image, PoolName, Quantity, Release, RenderDirectory, ResourceName, StrictModel
+from .disaggregation import Prefill, check_disaggregation
+from .names import DECODE, DNS1035_RULE, POOL_NAME_MAX, PREFILL, ROLE_LABEL, derive_pool_name, is_dns1035_label, pool_selector
+from .types import ClientName, DNS1123Label, DNS1123Subdomain, Hostname, Image, PoolName, Quantity, Release, RenderDirectory, ResourceName, Resources, StrictModel
 
 
 class Versions(StrictModel):
@@ -45,6 +47,10 @@ class Versions(StrictModel):
         "ghcr.io/llm-d/llm-d-router-endpoint-picker:v0.10.0",
         description="Endpoint picker image run for every pool: the llm-d router's, as repo:tag or "
         "repo:tag@sha256:digest (the tag says which configuration API it reads).",
+    )
+    disagg_sidecar_image: Image = Field(
+        "ghcr.io/llm-d/llm-d-router-disagg-sidecar:v0.10.0",
+        description="The llm-d router's P/D sidecar, in front of vLLM on the decode pods of a model with `prefill`.",
     )
     vllm_image: Image = Field("vllm/vllm-openai:v0.19.1", description="Default image of vLLM model servers.")
     simulator_image: Image = Field(
@@ -151,30 +157,47 @@ class Versions(StrictModel):
     def agentgateway_chart(self, chart: str) -> str:
         return f"{self.agentgateway_charts}/{chart}"
 
-    def check_endpoint_picker(self) -> list[Violation]:
+    def check_router_images(self) -> list[Violation]:
         """Every pool's EndpointPickerConfig is written in the llm-d.ai structure of the pinned
-        router release, and the objectives it reads are the CRDs of that release: so the image must
-        be the router's endpoint picker, tagged in the same release line (a mirror is fine)."""
+        router release, the objectives the picker reads are the CRDs of that release, and the
+        P/D sidecar speaks that picker's headers: so both images must be the router's own, tagged
+        in the same release line (a mirror is fine)."""
         if _version(self.llmd_router) < OLDEST_ROUTER:
             return [Violation(("versions", "llmdRouter"), self.llmd_router,
                               "the endpoint picker configuration, flow control and priority bands this stack writes "
                               "are those of v0.10; allowed: v0.10.0 or later")]
-        match = EPP_IMAGE.match(self.epp_image)
-        wanted = f"{EPP_REPOSITORY}:{_release_line(self.llmd_router)}.x"
+        return [v for key, image in ROUTER_IMAGES.items() for v in self._router_image(key, image)]
+
+    def _router_image(self, key: str, expected: "RouterImage") -> list[Violation]:
+        image = getattr(self, to_snake(key))
+        match = re.match(rf"^(.+/)?{expected.repository}:(?P<tag>{TAG})(@sha256:[a-f0-9]{{64}})?$", image)
+        wanted = f"{expected.repository}:{_release_line(self.llmd_router)}.x"
         if match is None:
-            return [Violation(("versions", "eppImage"), self.epp_image,
-                              f"must be the llm-d router's endpoint picker pinned by tag, e.g. ghcr.io/llm-d/{wanted} "
-                              "or with @sha256:<digest> after the tag (GAIE's own EPP image stopped at v1.5.0 and reads "
-                              "another configuration API)")]
+            return [Violation(("versions", key), image,
+                              f"must be the llm-d router's {expected.what} pinned by tag, e.g. ghcr.io/llm-d/{wanted} "
+                              f"or with @sha256:<digest> after the tag{expected.note}")]
         if _release_line(match["tag"]) != _release_line(self.llmd_router):
-            return [Violation(("versions", "eppImage"), self.epp_image,
-                              f"is from another release than versions.llmdRouter {self.llmd_router}, whose CRDs it "
-                              f"would watch; allowed: {wanted} (or change llmdRouter with it)")]
+            return [Violation(("versions", key), image,
+                              f"is from another release than versions.llmdRouter {self.llmd_router}, whose CRDs and "
+                              f"headers it must share; allowed: {wanted} (or change llmdRouter with it)")]
         return []
 
 
-EPP_REPOSITORY = "llm-d-router-endpoint-picker"
-EPP_IMAGE = re.compile(rf"^(.+/)?{EPP_REPOSITORY}:(?P<tag>v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?)(@sha256:[a-f0-9]{{64}})?$")
+class RouterImage(NamedTuple):
+    repository: str
+    what: str
+    note: str = ""
+
+
+# versions key -> the router image it must name.
+ROUTER_IMAGES = {
+    "eppImage": RouterImage(
+        "llm-d-router-endpoint-picker", "endpoint picker",
+        " (GAIE's own EPP image stopped at v1.5.0 and reads another configuration API)",
+    ),
+    "disaggSidecarImage": RouterImage("llm-d-router-disagg-sidecar", "P/D sidecar"),
+}  # fmt: skip
+TAG = r"v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?"
 
 
 OLDEST_ROUTER = (0, 10)
@@ -187,16 +210,6 @@ def _version(tag: str) -> tuple[int, ...]:
 def _release_line(tag: str) -> str:
     """v0.10.2 -> v0.10: releases of one line share their configuration and CRD versions."""
     return ".".join(tag.split("-")[0].split(".")[:2])
-
-
-class Resources(StrictModel):
-    cpu: Quantity = Field(description="CPU request. No CPU limit is set, so bursts are not throttled.")
-    memory: Quantity = Field(description="Memory request.")
-    memory_limit: Optional[Quantity] = Field(None, description="Memory limit; defaults to the request.")
-
-    @property
-    def limit(self) -> str:
-        return self.memory_limit or self.memory
 
 
 class Toleration(StrictModel):
@@ -274,6 +287,14 @@ class Model(StrictModel):
         description="Scale the servers on the pool's queue depth: {minReplicas, maxReplicas, queueDepth} "
         "(needs maas:monitoring.enabled and a metrics source, see maas:autoscaling).",
     )
+    prefill: Optional[Prefill] = Field(
+        None,
+        description="Compute long prompts on prefill pods of their own: {replicas, tensorParallel, resources, "
+        "extraArgs, autoscaling, nonCachedTokens}; the model's replicas, tensorParallel and autoscaling then "
+        "describe its decode pods.",
+    )
+    # Which workload of a disaggregated model this is: set only on `prefill_server`'s copy.
+    _role: Optional[str] = PrivateAttr(None)
 
     @field_validator("adapters", mode="before")
     @classmethod
@@ -289,7 +310,49 @@ class Model(StrictModel):
     @property
     def server_name(self) -> str:
         """Name of the model-server Deployment and of what guards it."""
-        return f"{self.pool_name}-server"
+        return f"{self.pool_name}-{PREFILL if self._role == PREFILL else 'server'}"
+
+    @property
+    def role(self) -> Optional[str]:
+        """`prefill` or `decode` in a disaggregated model; None in one that is not."""
+        return self._role or (DECODE if self.prefill is not None else None)
+
+    @property
+    def pod_selector(self) -> dict[str, str]:
+        """What selects exactly this workload's pods: the pool label, and the role when there is one."""
+        return {**self.selector_labels, **({ROLE_LABEL: self.role} if self.role else {})}
+
+    @property
+    def deployment_selector(self) -> dict[str, str]:
+        """The (immutable) selector of the workload's Deployment. Decode pods keep the pool label
+        alone, so a model that turns disaggregated updates its servers in place; a prefill
+        Deployment names its role (ReplicaSets never adopt another Deployment's pods: their
+        selectors carry the pod-template hash)."""
+        return self.pod_selector if self._role == PREFILL else self.selector_labels
+
+    @property
+    def prefill_server(self) -> "Model":
+        """The prefill workload, as a model of its own (same weights, adapters and pool)."""
+        assert self.prefill is not None
+        prefill = self.prefill
+        workload = self.model_copy(
+            update={
+                "replicas": prefill.replicas,
+                "tensor_parallel": prefill.tensor_parallel,
+                "resources": prefill.resources or self.resources,
+                "extra_args": prefill.extra_args,
+                "autoscaling": prefill.autoscaling,
+                "nodes": 1,
+                "prefill": None,
+            }
+        )
+        workload._role = PREFILL
+        return workload
+
+    @property
+    def workloads(self) -> list["Model"]:
+        """The model's own server pods, and its prefill pods when it has them."""
+        return [self, self.prefill_server] if self.prefill is not None else [self]
 
     @property
     def served_names(self) -> list[str]:
@@ -475,7 +538,7 @@ class Config(StrictModel):
             self.models, self.monitoring, self.autoscaling, self.platform, self.gpu_budget
         )
         violations += self._check_token_source()
-        violations += self.versions.check_endpoint_picker()
+        violations += self.versions.check_router_images()
         if self.namespace == self.gateway.namespace:
             violations.append(
                 Violation(
@@ -486,9 +549,9 @@ class Config(StrictModel):
             )
         if violations:
             raise ConfigError(violations)
-        for model in self.models:
-            if model.autoscaling and "replicas" not in model.model_fields_set:
-                model.replicas = model.autoscaling.min_replicas
+        for scaled in [*self.models, *(m.prefill for m in self.models if m.prefill is not None)]:
+            if scaled.autoscaling and "replicas" not in scaled.model_fields_set:
+                scaled.replicas = scaled.autoscaling.min_replicas
         return self
 
     def _resolve_platform_defaults(self, violations: list[Violation]) -> None:
@@ -571,7 +634,8 @@ class Config(StrictModel):
                     Violation(at + ("tensorParallel",), model.tensor_parallel,
                               "simulators use no GPUs; allowed: 1 (or set server: vllm)")
                 )
-            sharing_pods = model.max_replicas * model.nodes
+            # Each workload has its cache claim; its pods share it.
+            sharing_pods = max(w.max_replicas * w.nodes for w in model.workloads)
             if model.cache_storage_class and model.cache_access_mode == "ReadWriteOnce" and sharing_pods > 1:
                 violations.append(
                     Violation(at + ("cacheAccessMode",), model.cache_access_mode,
@@ -580,6 +644,8 @@ class Config(StrictModel):
                 )
             if model.multi_node:
                 violations += self._check_multi_node(model, at)
+            if model.prefill is not None:
+                violations += check_disaggregation(model, at)
             if model.server == "vllm":
                 for i, adapter in enumerate(model.adapters):
                     if adapter.source is None:
@@ -619,12 +685,17 @@ class Config(StrictModel):
     @property
     def total_gpus(self) -> int:
         """GPUs at the configured replica counts (an autoscaled model's `replicas`, or its minimum)."""
-        return sum(model.replicas * model.gpus_per_replica for model in self.models)
+        return sum(w.replicas * w.gpus_per_replica for w in self.workloads)
 
     @property
     def gpus_at_min(self) -> int:
-        return sum(model.min_replicas * model.gpus_per_replica for model in self.models)
+        return sum(w.min_replicas * w.gpus_per_replica for w in self.workloads)
 
     @property
     def gpus_at_max(self) -> int:
-        return sum(model.max_replicas * model.gpus_per_replica for model in self.models)
+        return sum(w.max_replicas * w.gpus_per_replica for w in self.workloads)
+
+    @property
+    def workloads(self) -> list[Model]:
+        """Every set of server pods: each model's, and a disaggregated model's prefill pods."""
+        return [workload for model in self.models for workload in model.workloads]

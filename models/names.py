@@ -52,3 +52,9 @@ def objective_name(pool_name: str, tier: str) -> str:
     name and keeps only its own pool's, and pools share a namespace, so the name carries the pool;
     the dot cannot occur in either part, so no two (pool, tier) pairs share a name."""
     return f"{pool_name}.{tier}"
+
+# The pod label the llm-d router's prefill-filter and decode-filter read
+# (pkg/epp/framework/plugins/scheduling/filter/bylabel/roles.go at v0.10.0).
+ROLE_LABEL = "llm-d.ai/role"
+PREFILL = "prefill"
+DECODE = "decode"

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 from pydantic import Field, PositiveInt
 
-from .errors import Violation
+from .errors import Violation, dotted_path
 from .types import DNS1123Label, StrictModel
 
 if TYPE_CHECKING:
     from .config import Model
+    from .disaggregation import Prefill
 
 # Where OpenShift's user-workload Prometheus runs, and the querier that serves its metrics per
 # namespace; the Custom Metrics Autoscaler docs require this address, bearer auth and the
@@ -128,11 +129,16 @@ def check_scaling(
             violations.append(
                 Violation((key, "install"), True, f"OpenShift provides this through {owner}; allowed here: false")
             )
-    scaled = [(index, model) for index, model in enumerate(models) if model.autoscaling]
-    for index, model in scaled:
-        violations += _check_model_range(index, model)
+    scaled = [
+        (at, scales)
+        for index, model in enumerate(models)
+        for at, scales in [(("models", index), model), (("models", index, "prefill"), model.prefill)]
+        if scales is not None and scales.autoscaling is not None
+    ]
+    for at, scales in scaled:
+        violations += _check_range(at, scales)
     if scaled:
-        where = ", ".join(f"models[{index}]" for index, _ in scaled[:5]) + (" ..." if len(scaled) > 5 else "")
+        where = ", ".join(dotted_path(at) for at, _ in scaled[:5]) + (" ..." if len(scaled) > 5 else "")
         if not monitoring.enabled:
             violations.append(
                 Violation(("monitoring", "enabled"), False,
@@ -146,12 +152,10 @@ def check_scaling(
                           "Prometheus, or monitoring.install: true to run one in the stack")
             )
     if gpu_budget is not None:
-        peak = sum(model.max_replicas * model.gpus_per_replica for model in models)
+        peaks = [(sum(w.max_replicas * w.gpus_per_replica for w in model.workloads), model.name) for model in models]
+        peak = sum(gpus for gpus, _ in peaks)
         if peak > gpu_budget:
-            hungry = sorted(
-                ((model.max_replicas * model.gpus_per_replica, model.name) for model in models if model.gpus_per_replica),
-                reverse=True,
-            )
+            hungry = sorted(((gpus, name) for gpus, name in peaks if gpus), reverse=True)
             listed = ", ".join(f"{name} {gpus}" for gpus, name in hungry)
             violations.append(
                 Violation(("gpuBudget",), gpu_budget,
@@ -161,19 +165,20 @@ def check_scaling(
     return violations
 
 
-def _check_model_range(index: int, model: "Model") -> list[Violation]:
+def _check_range(at: tuple[str | int, ...], scales: "Model | Prefill") -> list[Violation]:
+    """A workload's autoscaling bounds, and its `replicas` within them; `at` is where the workload
+    is configured (a model, or its `prefill`)."""
     violations: list[Violation] = []
-    at: tuple[str | int, ...] = ("models", index, "autoscaling")
-    scaling = model.autoscaling
+    scaling = scales.autoscaling
     assert scaling is not None
     if scaling.min_replicas > scaling.max_replicas:
         violations.append(
-            Violation(at + ("minReplicas",), scaling.min_replicas,
+            Violation(at + ("autoscaling", "minReplicas"), scaling.min_replicas,
                       f"exceeds maxReplicas ({scaling.max_replicas}); allowed: 0..{scaling.max_replicas}")
         )
-    elif "replicas" in model.model_fields_set and not scaling.min_replicas <= model.replicas <= scaling.max_replicas:
+    elif "replicas" in scales.model_fields_set and not scaling.min_replicas <= scales.replicas <= scaling.max_replicas:
         violations.append(
-            Violation(("models", index, "replicas"), model.replicas,
+            Violation(at + ("replicas",), scales.replicas,
                       f"contradicts autoscaling ({scaling.min_replicas}..{scaling.max_replicas}), which owns the "
                       "replica count; remove replicas or set it within that range")
         )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from .names import (
@@ -88,3 +88,13 @@ class StrictModel(BaseModel):
         extra="forbid",
         validate_default=True,
     )
+
+
+class Resources(StrictModel):
+    cpu: Quantity = Field(description="CPU request. No CPU limit is set, so bursts are not throttled.")
+    memory: Quantity = Field(description="Memory request.")
+    memory_limit: Optional[Quantity] = Field(None, description="Memory limit; defaults to the request.")
+
+    @property
+    def limit(self) -> str:
+        return self.memory_limit or self.memory

@@ -16,7 +16,15 @@ Written from upstream source, independently of the component code:
   scale-from-zero waiting room) until `defaultRequestTTL` (60 s unless set) sheds them. A band's
   fairness policy picks the flow: `global-strict-fairness-policy` (the default) the oldest
   request of any flow, `round-robin-fairness-policy` the next flow after the last one served,
-  flows sorted by ID; within a flow, first come first served.
+  flows sorted by ID; within a flow, first come first served;
+- prefill/decode (framework/plugins/scheduling/profilehandler/disagg, filter/bylabel/roles.go,
+  requestcontrol/dataproducer/tokenizer/estimate.go): the disaggregation handler runs its
+  decode profile, then its prefill profile when the prefix-based decider finds at least
+  `nonCachedTokens` of the prompt (4 bytes a token without a tokenizer) missing from the decode
+  pod's prefix cache (0 disables it), and sends the prefill pod as `x-prefiller-host-port`, its
+  address and the pool's target port. `decode-filter` keeps pods labelled `llm-d.ai/role` decode
+  (or prefill-decode, both, encode-prefill-decode) and pods without the label; `prefill-filter`
+  keeps prefill (or encode-prefill, prefill-decode, both, encode-prefill-decode).
 """
 
 from __future__ import annotations
@@ -27,13 +35,30 @@ from typing import Any, Optional
 
 import yaml
 
-from gateway_sim import _volume_files, epp_flag
+from gateway_sim import Pods, _volume_files, epp_flag
 
 OBJECTIVE_HEADERS = ("x-llm-d-inference-objective", "x-gateway-inference-objective")
 FAIRNESS_HEADERS = ("x-llm-d-inference-fairness-id", "x-gateway-inference-fairness-id")
 DEFAULT_FAIRNESS_ID = "default-flow"
 DEFAULT_TTL_SECONDS = 60.0
 GLOBAL_STRICT = "global-strict-fairness-policy"
+
+
+ROLE_LABEL = "llm-d.ai/role"
+ROLE_FILTERS = {
+    "decode-filter": ({"decode", "prefill-decode", "both", "encode-prefill-decode"}, True),
+    "prefill-filter": ({"prefill", "encode-prefill", "prefill-decode", "both", "encode-prefill-decode"}, False),
+}  # filter type -> (roles it keeps, whether it keeps pods without the label)
+BYTES_PER_TOKEN = 4
+PREFILLER_HEADER = "x-prefiller-host-port"
+
+
+@dataclass
+class Schedule:
+    decode: Pods
+    prefill: Optional[Pods]
+    headers: dict[str, str]
+    """What the picker adds to the request: the prefill pod's address, when there is one."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +108,37 @@ class EndpointPicker:
         name = _first(headers, OBJECTIVE_HEADERS)
         found = name if name in self.objectives else None
         return Admission(self.objectives[found] if found else 0, _first(headers, FAIRNESS_HEADERS) or DEFAULT_FAIRNESS_ID, found)
+
+    def schedule(self, pods: list[Pods], prompt: str, port: int) -> Schedule:
+        """Which of the pool's `pods` take a request with `prompt` (the first candidate of each
+        profile stands in for the scorers' choice); `port` is the pool's target port."""
+        plugins = {plugin.get("name", plugin["type"]): plugin for plugin in self.config["plugins"]}
+        profiles = {profile["name"]: profile for profile in self.config["schedulingProfiles"]}
+        handler = next((p for p in plugins.values() if p["type"] == "disagg-profile-handler"), None)
+        if handler is None:
+            (profile,) = profiles.values()
+            return Schedule(self._candidates(profile, plugins, pods)[0], None, {})
+        parameters = handler.get("parameters", {})
+        names = {"decode": "decode", "prefill": "prefill", **parameters.get("profiles", {})}
+        decode = self._candidates(profiles[names["decode"]], plugins, pods)[0]
+        decider = plugins.get(parameters.get("deciders", {}).get("prefill", ""))
+        threshold = (decider or {}).get("parameters", {}).get("nonCachedTokens", 0)
+        if decider is None or threshold == 0 or len(prompt.encode()) // BYTES_PER_TOKEN < threshold:
+            return Schedule(decode, None, {})
+        prefill = self._candidates(profiles[names["prefill"]], plugins, pods)[0]
+        address = prefill.deployment["metadata"]["name"]  # the pod's IP, in a cluster
+        return Schedule(decode, prefill, {PREFILLER_HEADER: f"{address}:{port}"})
+
+    @staticmethod
+    def _candidates(profile: dict[str, Any], plugins: dict[str, dict], pods: list[Pods]) -> list[Pods]:
+        kept = list(pods)
+        for ref in profile["plugins"]:
+            rule = ROLE_FILTERS.get(plugins[ref["pluginRef"]]["type"])
+            if rule is not None:
+                roles, unlabelled = rule
+                kept = [p for p in kept if p.labels.get(ROLE_LABEL) in roles or (unlabelled and ROLE_LABEL not in p.labels)]
+        assert kept, f"profile {profile['name']} has no candidate"
+        return kept
 
     @property
     def flow_control(self) -> bool:

@@ -42,6 +42,13 @@ AGENTGATEWAY = "agentgateway.dev"
 class Pods:
     deployment: dict[str, Any]
     served_names: set[str]
+    """What the pod answers to on the pool's target port."""
+    listener: Optional[str] = None
+    """The container that takes the request on that port (a decode pod's: its routing sidecar)."""
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self.deployment["spec"]["template"]["metadata"].get("labels", {})
 
 
 @dataclass
@@ -125,15 +132,56 @@ def pods_of(workload: dict[str, Any]) -> list[dict[str, Any]]:
     return pods
 
 
-def served_names_of(deployment: dict[str, Any]) -> set[str]:
-    """The model names a model-server pod answers to, parsed like the servers do: the
+# The llm-d router's P/D sidecar (cmd/pd-sidecar; pkg/sidecar/proxy/options.go at v0.10.0).
+SIDECAR_IMAGE = "ghcr.io/llm-d/llm-d-router-disagg-sidecar"
+DEFAULT_PORT = 8000  # vLLM's, the simulator's and the sidecar's --port default
+
+
+def _flag(argv: list[str], flag: str) -> Optional[str]:
+    """`--flag value` or `--flag=value`."""
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def running_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    """A pod's serving containers: native sidecars (init containers that keep running) too."""
+    spec = pod["spec"]["template"]["spec"]
+    return [c for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"] + spec["containers"]
+
+
+def listener(pod: dict[str, Any], port: int) -> Optional[dict[str, Any]]:
+    """The container that listens on `port`, read from its own --port (what the process binds,
+    not the declared containerPort). A headless vLLM group member listens nowhere."""
+    for container in running_containers(pod):
+        argv = list(container.get("args", []))
+        if "--headless" in argv:
+            continue
+        if int(_flag(argv, "--port") or DEFAULT_PORT) == port:
+            return container
+    return None
+
+
+def served_names_at(pod: dict[str, Any], port: int) -> tuple[set[str], Optional[str]]:
+    """What a pod answers to on `port`, and which container took the request: a P/D sidecar
+    passes the request to the server on its --model-server-port (default 8200)."""
+    container = listener(pod, port)
+    if container is None:
+        return set(), None
+    if container["image"].startswith(SIDECAR_IMAGE + ":"):
+        behind = listener(pod, int(_flag(container.get("args", []), "--model-server-port") or 8200))
+        return (served_names_of(behind) if behind else set()), container["name"]
+    return served_names_of(container), container["name"]
+
+
+def served_names_of(container: dict[str, Any]) -> set[str]:
+    """The model names a model server answers to, parsed like the servers do: the
     `--served-model-name`s, else the model (vLLM's positional one or `--model`), and the LoRA
-    modules (vLLM serve_args; llm-d-inference-sim v0.8.2 config.go, helpers.go isValidModel).
-    A headless vLLM group member answers to none: it serves no HTTP."""
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    modules (vLLM serve_args; llm-d-inference-sim v0.8.2 config.go, helpers.go isValidModel)."""
     argv = list(container.get("args", []))
-    if "--headless" in argv:
-        return set()
     served: list[str] = []
     models: list[str] = [argv[0]] if container.get("command", [])[:2] == ["vllm", "serve"] else []
     adapters: set[str] = set()
@@ -601,7 +649,8 @@ class GatewaySimulator(ClusterObjects):
             for pod in pods_of(workload):
                 pod_labels = pod["spec"]["template"]["metadata"].get("labels", {})
                 if _ns(pod) == namespace and _selects(selector, pod_labels):
-                    outcome.pods.append(Pods(pod, served_names_of(pod)))
+                    served, taken_by = served_names_at(pod, pool["spec"]["targetPorts"][0]["number"])
+                    outcome.pods.append(Pods(pod, served, taken_by))
         picker = pool["spec"].get("endpointPickerRef")
         if picker:
             service = self._one("Service", picker["name"], namespace)

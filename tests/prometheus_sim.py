@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from gateway_sim import _selector_matches
+from gateway_sim import SIDECAR_IMAGE, _flag, _selector_matches, running_containers
 
 
 def _histogram(name: str) -> dict[str, tuple[str, ...]]:
@@ -52,6 +52,8 @@ EPP_METRICS: dict[str, tuple[str, ...]] = {
     "llm_d_epp_flow_control_queue_bytes": _FLOW,
     "llm_d_epp_flow_control_pool_saturation": ("inference_pool",),
     "llm_d_epp_flow_control_requests_total": ("outcome", "priority", "inference_pool"),
+    # framework/plugins/scheduling/profilehandler/disagg/metrics.go
+    "llm_d_epp_disagg_decision_total": ("plugin_name", "plugin_type", "model_name", "decision_type"),
 }
 DEPRECATED_EPP_METRICS: dict[str, tuple[str, ...]] = {
     "inference_pool_average_kv_cache_utilization": ("name",),
@@ -60,6 +62,7 @@ DEPRECATED_EPP_METRICS: dict[str, tuple[str, ...]] = {
     "inference_objective_request_total": ("model_name", "target_model_name", "priority"),
     "inference_extension_flow_control_queue_size": _FLOW,
     "inference_extension_flow_control_pool_saturation": ("inference_pool",),
+    "llm_d_inference_scheduler_disagg_decision_total": ("model_name", "decision_type"),
 }
 GATEWAY_METRICS: dict[str, tuple[str, ...]] = {
     "agentgateway_requests_total": ("route", "consumer"),
@@ -96,7 +99,7 @@ def pods_of(objects: list[dict[str, Any]], replicas: Optional[dict[str, int]] = 
         count = deployment["spec"].get("replicas", (replicas or {}).get(name, 1))
         template = deployment["spec"]["template"]
         for index in range(count):
-            pods.append(SimPod(f"{name}-{index}", namespace, template["metadata"]["labels"], template["spec"]["containers"]))
+            pods.append(SimPod(f"{name}-{index}", namespace, template["metadata"]["labels"], running_containers(deployment)))
     return pods
 
 
@@ -131,6 +134,13 @@ class Target:
 
     @property
     def exports(self) -> dict[str, tuple[str, ...]]:
+        """What a scrape of this container's port returns: its own metrics, or, for the P/D
+        sidecar, which passes every path but the completions to the server behind it
+        (pkg/sidecar/proxy/proxy.go at v0.10.0), that server's."""
+        if self.container["image"].startswith(SIDECAR_IMAGE + ":"):
+            behind = _flag(self.container.get("args", []), "--model-server-port")
+            server = next(c for c in self.pod.containers if _flag(c.get("args", []), "--port") == behind)
+            return exported_by(server["image"])
         return exported_by(self.container["image"])
 
     @property
@@ -185,11 +195,9 @@ class Prometheus:
 
     def query(self, promql: str) -> Optional[float]:
         """The triggers' shapes: `sum(metric{label="v",...})`, None for an empty result, and terms
-        `(sum(...) or vector(0))` joined by ` + ` (PromQL's `+` of two one-element vectors)."""
-        terms = promql.split(" + ")
-        if len(terms) > 1:
-            values = [self._or_zero(term) for term in terms]
-            return sum(values)
+        `(sum(...) or vector(0))`, alone or joined by ` + ` (PromQL's `+` of one-element vectors)."""
+        if promql.startswith("("):
+            return sum(self._or_zero(term) for term in promql.split(" + "))
         return self._sum(promql)
 
     def _or_zero(self, term: str) -> float:
@@ -202,7 +210,9 @@ class Prometheus:
         match = re.fullmatch(r"sum\((?P<metric>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<matchers>[^}]*)\}\)", promql)
         assert match, f"unsupported query {promql!r}"
         wanted = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)"', match["matchers"]))
-        hits = [value for labels, value in self.series(match["metric"]) if all(labels.get(k) == v for k, v in wanted.items())]
+        # PromQL: a matcher for "" also matches a series without that label.
+        hits = [value for labels, value in self.series(match["metric"])
+                if all(labels.get(k, "") == v for k, v in wanted.items())]  # fmt: skip
         return sum(hits) if hits else None
 
 

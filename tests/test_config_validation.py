@@ -232,6 +232,53 @@ BAD = [
         {"platform": "openshift", "leaderWorkerSet": {"install": True}},
         "maas:leaderWorkerSet.install", "true", "Red Hat build of the LeaderWorkerSet Operator",
     ),
+    # Prefill/decode disaggregation.
+    (
+        "prefill-on-a-multi-node-model",
+        {"models": [{"name": "a", "tensorParallel": 8, "nodes": 2, "prefill": {"tensorParallel": 4}}]},
+        "maas:models[0].nodes", "2", "does not support across pipeline stages",
+    ),
+    (
+        "prefill-simulator-with-gpus",
+        {"models": [{"name": "a", "server": "simulator", "prefill": {"tensorParallel": 2}}]},
+        "maas:models[0].prefill.tensorParallel", "2", "simulators use no GPUs",
+    ),
+    (
+        "disaggregated-decode-scales-to-zero",
+        {"models": [{"name": "a", "autoscaling": {"minReplicas": 0, "maxReplicas": 2}, "prefill": {}}], **SCRAPED},
+        "maas:models[0].autoscaling.minReplicas", "0", "prefill pods keep it non-empty",
+    ),
+    (
+        "prefill-scales-to-zero",
+        {"models": [{"name": "a", "prefill": {"autoscaling": {"minReplicas": 0, "maxReplicas": 2}}}], **SCRAPED},
+        "maas:models[0].prefill.autoscaling.minReplicas", "0", "no prefill queue ever forms",
+    ),
+    ("prefill-without-pods", {"models": [{"name": "a", "prefill": {"replicas": 0}}]},
+     "maas:models[0].prefill.replicas", "0", "greater than or equal to 1"),
+    (
+        "prefill-replicas-outside-its-autoscaling",
+        {"models": [{"name": "a", "prefill": {"replicas": 5, "autoscaling": {"maxReplicas": 3}}}], **SCRAPED},
+        "maas:models[0].prefill.replicas", "5", "contradicts autoscaling (1..3)",
+    ),
+    (
+        "prefill-autoscaling-without-monitoring",
+        {"models": [{"name": "a", "prefill": {"autoscaling": {"maxReplicas": 3}}}],
+         "autoscaling": {"prometheusUrl": "http://prometheus.monitoring:9090"}},
+        "maas:monitoring.enabled", "false", "models[0].prefill autoscale",
+    ),
+    ("prefill-typo", {"models": [{"name": "a", "prefill": {"replica": 2}}]}, "maas:models[0].prefill.replica", "2", "replicas"),
+    ("decider-threshold-zero", {"models": [{"name": "a", "prefill": {"nonCachedTokens": 0}}]},
+     "maas:models[0].prefill.nonCachedTokens", "0", "greater than or equal to 1"),
+    (
+        "sidecar-from-another-release",
+        {"versions": {"disaggSidecarImage": "ghcr.io/llm-d/llm-d-router-disagg-sidecar:v0.9.1"}},
+        "maas:versions.disaggSidecarImage", "v0.9.1", "another release than versions.llmdRouter v0.10.0",
+    ),
+    (
+        "shared-rwo-cache-on-prefill-pods",
+        {"models": [{"name": "a", "cacheStorageClass": "standard", "prefill": {"replicas": 2}}]},
+        "maas:models[0].cacheAccessMode", '"ReadWriteOnce"', "up to 2 pods",
+    ),
     # GitOps render mode and where the HF token comes from.
     ("render-to-nowhere", {"renderYamlTo": "  "}, "maas:renderYamlTo", '"  "', "a directory path"),
     ("bad-token-secret-name", {"hfTokenSecret": "HF Token"}, "maas:hfTokenSecret", "HF Token", "DNS-1123 subdomain"),

@@ -62,7 +62,7 @@ def test_every_server_picker_and_data_plane_is_scraped_on_its_metrics_port_with_
             assert (by_pod[pod.name].port, by_pod[pod.name].labels["gateway"]) == (DATA_PLANE_METRICS_PORT, config.gateway.name)
         else:  # the model list, rate limit and Redis export nothing scraped here
             assert pod.name not in by_pod
-    servers = sum(m.replicas for m in config.models)
+    servers = sum(w.replicas for w in config.workloads)
     assert sum(1 for t in targets if t.port == SERVER_PORT) == servers
 
 

@@ -168,5 +168,10 @@ def test_every_image_the_stack_runs_can_be_pinned_by_digest():
     # dev runs simulators; a vLLM model shows the vLLM pin.
     models = json.loads(stack_config("dev")["maas:models"]) + [{"name": "Qwen/Qwen3-0.6B"}]
     run = run_stack("dev", overrides={"maas:versions": images, "maas:models": models})
-    running = {c["image"] for d in run.objects("Deployment") for c in d["spec"]["template"]["spec"]["containers"]}
+    running = {
+        c["image"]
+        for d in run.objects("Deployment")
+        for key in ("initContainers", "containers")
+        for c in d["spec"]["template"]["spec"].get(key, [])
+    }
     assert running == set(images.values())
