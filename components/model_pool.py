@@ -1,55 +1,37 @@
-"""ModelPool: one model's InferencePool, its endpoint picker (EPP) and the routes to it.
+"""ModelPool: one model's InferencePool, its endpoint picker (EPP, endpoint_picker) and the routes
+to it, with what the picker learns of each request (PoolScheduling) and who may reach the pool's
+pods (NetworkPolicies).
 
-The EPP is composed from plain Kubernetes objects rather than the upstream `inferencepool`
-chart, so every object (and every diff) shows in `pulumi preview`, and the HTTPRoute attaches
-to the gateway in its own namespace without the hand patch the OpenShift guide needs.
+Routes attach to the gateway in its own namespace without the hand patch the OpenShift guide needs.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from llm_maas.models import Epp, Model, Tier, Versions, priority_bands
 
+from .endpoint_picker import EXT_PROC_PORT, METRICS_PORT, EndpointPicker, EndpointPickerArgs, endpoint_picker
 from .inference_gateway import ROUTING_HEADER, GatewayParentRef
-from .picker_config import endpoint_picker_config
-from .scheduling import PoolScheduling, PoolSchedulingArgs
 from .kube import (
     AGENTGATEWAY_BACKEND,
-    account_with_role,
-    admit_ingress,
     HTTP_ROUTE,
-    INFERENCE_GROUP,
     INFERENCE_POOL,
-    LLMD_GROUP,
     MODEL_SERVER_PORT,
     REQUEST_TIMEOUT,
+    admit_ingress,
     child,
     custom_resource,
     data_plane_peer,
-    downward_env,
-    hardened_container_security,
     labels,
     meta,
-    nonroot_pod_security,
-    scratch_volume,
-    selector_of,
     target_ref,
 )
-
-EXT_PROC_PORT = 9002
-HEALTH_PORT = 9003
-METRICS_PORT = 9090
-METRICS_PORT_NAME = "metrics"
-# The pod label naming the pool an EPP picks for.
-EPP_FOR_LABEL = "maas.llm-d.ai/epp-for"
-CONFIG_DIR = "/config"
-CONFIG_FILE = "config.yaml"
+from .picker_config import endpoint_picker_config
+from .scheduling import PoolScheduling, PoolSchedulingArgs
 
 # HTTPRoute limits (Gateway API v1): 64 matches per rule and, by a CRD rule, 128 per route.
 MATCHES_PER_RULE = 64
@@ -77,6 +59,10 @@ def llm_backend_spec(pool: str) -> dict:
         },
         "policies": {"ai": {"routes": LLM_ROUTES}},
     }
+
+
+def pool_labels(pool: str) -> dict[str, str]:
+    return labels("inference-pool", pool)
 
 
 def route_chunks(names: Sequence[str]) -> list[list[list[str]]]:
@@ -111,74 +97,25 @@ class ModelPool(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelPoolArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("maas:index:ModelPool", name, None, opts)
         model = args.model
-        pool = model.pool_name
-        epp_name = f"{pool}-epp"
-        ns = args.namespace
-        epp_labels = labels("endpoint-picker", epp_name, {EPP_FOR_LABEL: pool})
-        epp_selector = selector_of(epp_labels)
-
-        account = account_with_role(
-            self, f"{name}-epp", epp_name, ns, epp_labels, self._epp_rules(leader_election=args.epp.replicas > 1)
-        )
-        picker_config = endpoint_picker_config(model, priority_bands(args.tiers))
-        config_map = k8s.core.v1.ConfigMap(
-            f"{name}-epp",
-            metadata=meta(epp_name, ns, epp_labels),
-            data={CONFIG_FILE: picker_config},
-            opts=child(self),
-        )
-        # The picker asks the API server once, at start, whether the objective CRDs exist, and
-        # never watches objectives it did not find then (pkg/epp/server/controller_config.go at
-        # v0.10.0): it starts only after the CRD installs.
-        self._epp_deployment(
-            name, args, epp_name, epp_labels, epp_selector, picker_config, [config_map, account, *args.crds]
-        )
-        service = k8s.core.v1.Service(
-            f"{name}-epp-service",
-            metadata=meta(epp_name, ns, epp_labels),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=epp_selector,
-                ports=[
-                    k8s.core.v1.ServicePortArgs(
-                        name="grpc-ext-proc", port=EXT_PROC_PORT, target_port=EXT_PROC_PORT, app_protocol="http2"
-                    ),
-                    k8s.core.v1.ServicePortArgs(name="http-metrics", port=METRICS_PORT, target_port=METRICS_PORT),
-                ],
+        picker = EndpointPicker(model.pool_name)
+        service = endpoint_picker(
+            self, f"{name}-epp", picker, EndpointPickerArgs(
+                namespace=args.namespace,
+                config=endpoint_picker_config(model, priority_bands(args.tiers)),
+                image=args.epp_image,
+                epp=args.epp,
+                platform=args.platform,
+                scraped=args.scraper is not None,
+                crds=args.crds,
             ),
-            opts=child(self),
-        )
-        pool_labels = labels("inference-pool", pool)
-        inference_pool = custom_resource(
-            self,
-            f"{name}-inference-pool",
-            INFERENCE_POOL,
-            meta(pool, ns, pool_labels),
-            {
-                "selector": {"matchLabels": model.selector_labels},
-                "targetPorts": [{"number": MODEL_SERVER_PORT}],
-                "endpointPickerRef": {
-                    "name": epp_name,
-                    "port": {"number": EXT_PROC_PORT},
-                    "failureMode": args.epp.failure_mode,
-                },
-            },
-            [*args.crds, service],
-        )
-        backend = custom_resource(
-            self,
-            f"{name}-backend",
-            AGENTGATEWAY_BACKEND,
-            meta(pool, ns, pool_labels),
-            llm_backend_spec(pool),
-            [*args.crds, inference_pool],
-        )
-        routes = self._routes(name, args, pool_labels, [*args.crds, backend])
+        )  # fmt: skip
+        backend = self._pool(name, args, picker, service)
+        routes = self._routes(name, args, [*args.crds, backend])
         PoolScheduling(
             f"{name}-scheduling",
             PoolSchedulingArgs(
-                pool=pool,
-                namespace=ns,
+                pool=model.pool_name,
+                namespace=args.namespace,
                 route_names=list(routes),
                 tiers=args.tiers,
                 crds=args.crds,
@@ -186,19 +123,49 @@ class ModelPool(pulumi.ComponentResource):
             ),
             opts=child(self),
         )
-
         if args.network_policies:
-            self._network_policies(name, args, epp_name, epp_labels, epp_selector)
+            self._network_policies(name, args, picker)
 
-        self.pool_name = pulumi.Output.from_input(pool)
+        self.pool_name = pulumi.Output.from_input(model.pool_name)
         self.served_names = pulumi.Output.from_input(model.served_names)
         self.epp_service = service.metadata.apply(lambda m: m.name)
         self.register_outputs(
             {"pool_name": self.pool_name, "served_names": self.served_names, "epp_service": self.epp_service}
         )
 
+    def _pool(
+        self, name: str, args: ModelPoolArgs, picker: EndpointPicker, service: pulumi.Resource
+    ) -> pulumi.Resource:
+        """The InferencePool, which hands every request to the picker's Service, and the
+        AgentgatewayBackend that puts it on the gateway's LLM path."""
+        pool = args.model.pool_name
+        inference_pool = custom_resource(
+            self,
+            f"{name}-inference-pool",
+            INFERENCE_POOL,
+            meta(pool, args.namespace, pool_labels(pool)),
+            {
+                "selector": {"matchLabels": args.model.selector_labels},
+                "targetPorts": [{"number": MODEL_SERVER_PORT}],
+                "endpointPickerRef": {
+                    "name": picker.name,
+                    "port": {"number": EXT_PROC_PORT},
+                    "failureMode": args.epp.failure_mode,
+                },
+            },
+            [*args.crds, service],
+        )
+        return custom_resource(
+            self,
+            f"{name}-backend",
+            AGENTGATEWAY_BACKEND,
+            meta(pool, args.namespace, pool_labels(pool)),
+            llm_backend_spec(pool),
+            [*args.crds, inference_pool],
+        )
+
     def _routes(
-        self, name: str, args: ModelPoolArgs, pool_labels: dict[str, str], depends_on: list[pulumi.Resource]
+        self, name: str, args: ModelPoolArgs, depends_on: list[pulumi.Resource]
     ) -> dict[str, pulumi.Resource]:
         """The HTTPRoutes that send the pool's served names to its backend, by name."""
         pool = args.model.pool_name
@@ -209,7 +176,7 @@ class ModelPool(pulumi.ComponentResource):
                 self,
                 f"{name}-route" if index == 0 else f"{name}-route-{index + 1}",
                 HTTP_ROUTE,
-                meta(route_name, args.namespace, pool_labels),
+                meta(route_name, args.namespace, pool_labels(pool)),
                 {
                     "parentRefs": [args.parent_ref.as_spec()],
                     "rules": [
@@ -232,16 +199,14 @@ class ModelPool(pulumi.ComponentResource):
             )
         return routes
 
-    def _network_policies(
-        self, name: str, args: ModelPoolArgs, epp_name: str, epp_labels: dict[str, str], epp_selector: dict[str, str]
-    ) -> None:
+    def _network_policies(self, name: str, args: ModelPoolArgs, picker: EndpointPicker) -> None:
         data_plane = data_plane_peer(args.parent_ref)
         # Model servers: requests from the gateway, metric reads from this pool's EPP and the
         # scraper (vLLM serves /metrics on its API port). The EPP: ext-proc calls from the gateway,
         # and the scraper on its metrics port.
         model = args.model
         scrapers = [args.scraper] if args.scraper is not None else []
-        readers = [{"podSelector": {"matchLabels": epp_selector}}, *scrapers]
+        readers = [{"podSelector": {"matchLabels": picker.selector}}, *scrapers]
         server_rules = [([data_plane, *readers], MODEL_SERVER_PORT)]
         if model.prefill is not None:
             # A decode pod calls a prefill pod's server and NIXL side channel, then pulls the KV
@@ -258,137 +223,4 @@ class ModelPool(pulumi.ComponentResource):
         if scrapers:
             epp_rules.append((scrapers, METRICS_PORT))
         admit_ingress(self, f"{name}-server-ingress", model.server_name, args.namespace, model.pod_selector, server_rules)
-        admit_ingress(self, f"{name}-epp-ingress", epp_name, args.namespace, epp_selector, epp_rules)
-
-    @staticmethod
-    def _epp_rules(leader_election: bool) -> list[k8s.rbac.v1.PolicyRuleArgs]:
-        read = ["get", "list", "watch"]
-        rules = [
-            k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["pods"], verbs=read),
-            k8s.rbac.v1.PolicyRuleArgs(api_groups=[INFERENCE_GROUP], resources=["inferencepools"], verbs=read),
-            # The router picks llm-d.ai over the older x-k8s.io group when both are served, and this
-            # stack installs llm-d.ai (pkg/epp/server/controller_config.go at v0.10.0).
-            k8s.rbac.v1.PolicyRuleArgs(
-                api_groups=[LLMD_GROUP],
-                resources=["inferenceobjectives", "inferencemodelrewrites"],
-                verbs=read,
-            ),
-        ]
-        if leader_election:
-            rules += [
-                k8s.rbac.v1.PolicyRuleArgs(
-                    api_groups=["coordination.k8s.io"],
-                    resources=["leases"],
-                    # delete too: the leader releases its lease on shutdown (routerlib
-                    # _leader-election-rbac.yaml, LeaderElectionReleaseOnCancel).
-                    verbs=["get", "list", "watch", "create", "update", "patch", "delete"],
-                ),
-                k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["events"], verbs=["create", "patch"]),
-            ]
-        return rules
-
-    def _epp_deployment(
-        self,
-        name: str,
-        args: ModelPoolArgs,
-        epp_name: str,
-        epp_labels: dict[str, str],
-        epp_selector: dict[str, str],
-        picker_config: str,
-        depends_on: list[pulumi.Resource],
-    ) -> k8s.apps.v1.Deployment:
-        pool = args.model.pool_name
-        epp = args.epp
-        # The flags the router's own chart passes (config/charts/routerlib _deployment.yaml at
-        # v0.10.0). Tracing is on by default upstream and would export to a collector on
-        # localhost:4317 that does not exist. Secure serving stays on: agentgateway dials the
-        # picker over TLS without verifying it (controller/pkg/agentgateway/plugins/inference_plugin.go).
-        cmd_args = [
-            "--pool-name", pool,
-            "--pool-namespace", args.namespace,
-            "--pool-group", INFERENCE_GROUP,
-            "--zap-encoder", "json",
-            "--config-file", f"{CONFIG_DIR}/{CONFIG_FILE}",
-            "--grpc-health-port", str(HEALTH_PORT),
-            "--tracing=false",
-        ]  # fmt: skip
-        leader_election = epp.replicas > 1
-        if leader_election:
-            cmd_args.append("--ha-enable-leader-election")
-        if args.scraper is not None:
-            # /metrics (plain HTTP on 9090) otherwise wants a token the EPP checks with TokenReviews
-            # (MetricsEndpointAuth, pkg/epp/server/options.go at v0.10.0); here the NetworkPolicy
-            # admits only the scraper to that port instead.
-            cmd_args.append("--metrics-endpoint-auth=false")
-
-        tmp_volume, tmp_mount = scratch_volume()
-
-        def health(service: str, period: int, delay: Optional[int] = None) -> k8s.core.v1.ProbeArgs:
-            return k8s.core.v1.ProbeArgs(
-                grpc=k8s.core.v1.GRPCActionArgs(port=HEALTH_PORT, service=service),
-                period_seconds=period,
-                initial_delay_seconds=delay,
-            )
-
-        # With leader election only the leader is ready, but every replica is alive: the EPP's
-        # health server answers `liveness` and `readiness` separately for that case.
-        return k8s.apps.v1.Deployment(
-            f"{name}-epp",
-            metadata=meta(epp_name, args.namespace, epp_labels),
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=epp.replicas,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=epp_selector),
-                # Upstream's choice: only one picker generation schedules at a time; the pool's
-                # failureMode covers the restart.
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels=epp_labels,
-                        # The EPP reads its config once at start: roll it when the config changes.
-                        annotations={
-                            "maas.llm-d.ai/config-sha256": hashlib.sha256(picker_config.encode()).hexdigest()
-                        },
-                    ),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=epp_name,
-                        security_context=nonroot_pod_security(args.platform),
-                        termination_grace_period_seconds=130,
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="epp",
-                                image=args.epp_image,
-                                image_pull_policy="IfNotPresent",
-                                args=cmd_args,
-                                env=downward_env(("NAMESPACE", "metadata.namespace"), ("POD_NAME", "metadata.name")),
-                                ports=[
-                                    k8s.core.v1.ContainerPortArgs(name="grpc", container_port=EXT_PROC_PORT),
-                                    k8s.core.v1.ContainerPortArgs(name="grpc-health", container_port=HEALTH_PORT),
-                                    k8s.core.v1.ContainerPortArgs(name=METRICS_PORT_NAME, container_port=METRICS_PORT),
-                                ],
-                                liveness_probe=health("liveness" if leader_election else "inference-extension", 10, 5),
-                                readiness_probe=health("readiness" if leader_election else "inference-extension", 2),
-                                resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests={"cpu": epp.resources.cpu, "memory": epp.resources.memory},
-                                    limits={"memory": epp.resources.limit},
-                                ),
-                                # The picker writes no files at run time (its self-signed serving
-                                # certificate stays in memory, internal/tls/tls.go at v0.10.0);
-                                # /tmp covers library temp files.
-                                security_context=hardened_container_security(read_only_root=True),
-                                volume_mounts=[
-                                    k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
-                                    tmp_mount,
-                                ],
-                            )
-                        ],
-                        volumes=[
-                            k8s.core.v1.VolumeArgs(
-                                name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=epp_name)
-                            ),
-                            tmp_volume,
-                        ],
-                    ),
-                ),
-            ),
-            opts=child(self, depends_on=depends_on),
-        )
+        admit_ingress(self, f"{name}-epp-ingress", picker.name, args.namespace, picker.selector, epp_rules)

@@ -240,6 +240,46 @@ def server_resources(model: Model) -> k8s.core.v1.ResourceRequirementsArgs:
     )
 
 
+def hf_token_file(
+    secret: Optional[pulumi.Input[str]],
+) -> tuple[list[k8s.core.v1.EnvVarArgs], list[k8s.core.v1.VolumeMountArgs], list[k8s.core.v1.VolumeArgs]]:
+    """The HF token as a read-only file huggingface_hub reads (HF_TOKEN_PATH), when there is one."""
+    if secret is None:
+        return [], [], []
+    return (
+        [k8s.core.v1.EnvVarArgs(name="HF_TOKEN_PATH", value=f"{HF_TOKEN_DIR}/{HF_TOKEN_KEY}")],
+        [k8s.core.v1.VolumeMountArgs(name="hf-token", mount_path=HF_TOKEN_DIR, read_only=True)],
+        [
+            k8s.core.v1.VolumeArgs(
+                name="hf-token",
+                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                    secret_name=secret,
+                    items=[k8s.core.v1.KeyToPathArgs(key=HF_TOKEN_KEY, path=HF_TOKEN_KEY)],
+                    default_mode=0o440,
+                ),
+            )
+        ],
+    )
+
+
+def vllm_probes(model: Model, port: int) -> dict[str, k8s.core.v1.ProbeArgs]:
+    """Loading weights can take most of an hour; until the startup probe passes, the liveness
+    probe stays silent and nothing restarts the pod."""
+
+    def http(path: str) -> k8s.core.v1.HTTPGetActionArgs:
+        return k8s.core.v1.HTTPGetActionArgs(path=path, port=port)
+
+    return dict(
+        startup_probe=k8s.core.v1.ProbeArgs(
+            http_get=http("/health"), period_seconds=10, failure_threshold=model.startup_minutes * 6
+        ),
+        liveness_probe=k8s.core.v1.ProbeArgs(http_get=http("/health"), period_seconds=10, timeout_seconds=5, failure_threshold=3),
+        readiness_probe=k8s.core.v1.ProbeArgs(
+            http_get=http("/v1/models"), period_seconds=5, timeout_seconds=5, failure_threshold=3
+        ),
+    )
+
+
 def vllm_container(
     model: Model,
     hf_token_secret: Optional[pulumi.Input[str]],
@@ -276,36 +316,9 @@ def vllm_container(
         k8s.core.v1.EnvVarArgs(name="USER", value="vllm"),
         *nixl_env(model),
     ]
-    token_mounts, token_volumes = [], []
-    if hf_token_secret is not None:
-        env.append(k8s.core.v1.EnvVarArgs(name="HF_TOKEN_PATH", value=f"{HF_TOKEN_DIR}/{HF_TOKEN_KEY}"))
-        token_mounts.append(k8s.core.v1.VolumeMountArgs(name="hf-token", mount_path=HF_TOKEN_DIR, read_only=True))
-        token_volumes.append(
-            k8s.core.v1.VolumeArgs(
-                name="hf-token",
-                secret=k8s.core.v1.SecretVolumeSourceArgs(
-                    secret_name=hf_token_secret,
-                    items=[k8s.core.v1.KeyToPathArgs(key=HF_TOKEN_KEY, path=HF_TOKEN_KEY)],
-                    default_mode=0o440,
-                ),
-            )
-        )
-    http = lambda path: k8s.core.v1.HTTPGetActionArgs(path=path, port=port)  # noqa: E731
-    probes = {}
-    if serves_http:
-        probes = dict(
-            # Loading weights can take most of an hour; until the startup probe passes, the
-            # liveness probe stays silent and nothing restarts the pod.
-            startup_probe=k8s.core.v1.ProbeArgs(
-                http_get=http("/health"), period_seconds=10, failure_threshold=model.startup_minutes * 6
-            ),
-            liveness_probe=k8s.core.v1.ProbeArgs(
-                http_get=http("/health"), period_seconds=10, timeout_seconds=5, failure_threshold=3
-            ),
-            readiness_probe=k8s.core.v1.ProbeArgs(
-                http_get=http("/v1/models"), period_seconds=5, timeout_seconds=5, failure_threshold=3
-            ),
-        )
+    token_env, token_mounts, token_volumes = hf_token_file(hf_token_secret)
+    env += token_env
+    probes = vllm_probes(model, port) if serves_http else {}
     container = k8s.core.v1.ContainerArgs(
         name="vllm",
         image=model.image,

@@ -58,99 +58,10 @@ class ModelService(pulumi.ComponentResource):
         )
         # Taking the name from the Namespace's output makes every namespaced child wait for it.
         model_namespace = namespace.metadata.apply(lambda m: m.name)
-        token_secret = self._hf_token_secret(name, config, model_namespace)
-
-        self.gateway = InferenceGateway(
-            f"{name}-gateway",
-            InferenceGatewayArgs(
-                gateway=config.gateway,
-                versions=config.versions,
-                platform=config.platform,
-                install_gateway_api_crds=config.gateway_api_crds == "install",
-                protect_crds=config.protect_crds,
-                route_namespaces=[config.namespace],
-                served_names=config.served_names,
-            ),
-            opts=child(self),
-        )
-        ModelList(
-            f"{name}-model-list",
-            ModelListArgs(
-                served_names=config.served_names,
-                parent_ref=self.gateway.parent_ref,
-                image=config.versions.model_list_image,
-                crds=self.gateway.crds,
-                platform=config.platform,
-                network_policies=config.network_policies,
-                filter_by_consumer=bool(config.consumers),
-            ),
-            opts=child(self),
-        )
-        if config.consumers:
-            access = ConsumerAccess(
-                f"{name}-consumers",
-                ConsumerAccessArgs(
-                    consumers=config.consumers,
-                    gateway=self.gateway,
-                    rate_limit=config.rate_limit,
-                    versions=config.versions,
-                    platform=config.platform,
-                    network_policies=config.network_policies,
-                ),
-                opts=child(self),
-            )
-            self.api_keys, self.rate_limit_config = access.api_keys, access.rate_limit_config
-        else:
-            pulumi.log.warn(OPEN_GATEWAY_WARNING, resource=self)
-            self.api_keys, self.rate_limit_config = pulumi.Output.secret({}), pulumi.Output.from_input("")
-
-        lws_controller = self._leader_worker_set_controller(name, config)
-        for model in config.models:
-            self._servers(name, config, model, model_namespace, token_secret, lws_controller)
-            ModelPool(
-                f"{name}-{model.pool_name}",
-                ModelPoolArgs(
-                    model=model,
-                    namespace=model_namespace,
-                    parent_ref=self.gateway.parent_ref,
-                    epp=config.epp,
-                    epp_image=config.versions.epp_image,
-                    tiers=config.tiers,
-                    crds=self.gateway.crds,
-                    platform=config.platform,
-                    network_policies=config.network_policies,
-                    scraper=scraper_peer(config.monitoring),
-                ),
-                opts=child(self),
-            )
-        if config.monitoring.enabled:
-            Observability(
-                f"{name}-observability",
-                ObservabilityArgs(
-                    monitoring=config.monitoring,
-                    versions=config.versions,
-                    namespace=config.namespace,
-                    model_namespace=model_namespace,
-                    gateway=self.gateway.parent_ref,
-                    gateway_namespace=self.gateway.namespace,
-                    consumers=bool(config.consumers),
-                    keda_namespace=config.autoscaling.namespace,
-                ),
-                opts=child(self),
-            )
-        autoscaled = [workload for workload in config.workloads if workload.autoscaling]
-        if autoscaled:
-            ModelAutoscaling(
-                f"{name}-autoscaling",
-                ModelAutoscalingArgs(
-                    models=autoscaled,
-                    namespace=config.namespace,
-                    model_namespace=model_namespace,
-                    autoscaling=config.autoscaling,
-                    versions=config.versions,
-                ),
-                opts=child(self),
-            )
+        self.gateway = self._gateway(name, config)
+        self.api_keys, self.rate_limit_config = self._consumers(name, config)
+        self._models(name, config, model_namespace)
+        self._observability(name, config, model_namespace)
 
         self.url = self.gateway.url
         self.served_names = self.gateway.served_names
@@ -170,6 +81,109 @@ class ModelService(pulumi.ComponentResource):
                 "rate_limit_config": self.rate_limit_config,
             }
         )
+
+    def _gateway(self, name: str, config: Config) -> InferenceGateway:
+        """The gateway with its CRDs and routing, and the model list it serves."""
+        gateway = InferenceGateway(
+            f"{name}-gateway",
+            InferenceGatewayArgs(
+                gateway=config.gateway,
+                versions=config.versions,
+                platform=config.platform,
+                install_gateway_api_crds=config.gateway_api_crds == "install",
+                protect_crds=config.protect_crds,
+                route_namespaces=[config.namespace],
+                served_names=config.served_names,
+            ),
+            opts=child(self),
+        )
+        ModelList(
+            f"{name}-model-list",
+            ModelListArgs(
+                served_names=config.served_names,
+                parent_ref=gateway.parent_ref,
+                image=config.versions.model_list_image,
+                crds=gateway.crds,
+                platform=config.platform,
+                network_policies=config.network_policies,
+                filter_by_consumer=bool(config.consumers),
+            ),
+            opts=child(self),
+        )
+        return gateway
+
+    def _consumers(self, name: str, config: Config) -> tuple[pulumi.Output[dict[str, str]], pulumi.Output[str]]:
+        """Keys, access and budgets, or an open gateway (and a warning): the keys and budgets."""
+        if not config.consumers:
+            pulumi.log.warn(OPEN_GATEWAY_WARNING, resource=self)
+            return pulumi.Output.secret({}), pulumi.Output.from_input("")
+        access = ConsumerAccess(
+            f"{name}-consumers",
+            ConsumerAccessArgs(
+                consumers=config.consumers,
+                gateway=self.gateway,
+                rate_limit=config.rate_limit,
+                versions=config.versions,
+                platform=config.platform,
+                network_policies=config.network_policies,
+            ),
+            opts=child(self),
+        )
+        return access.api_keys, access.rate_limit_config
+
+    def _models(self, name: str, config: Config, namespace: pulumi.Output[str]) -> None:
+        """Each model's servers and pool."""
+        token_secret = self._hf_token_secret(name, config, namespace)
+        lws_controller = self._leader_worker_set_controller(name, config)
+        for model in config.models:
+            self._servers(name, config, model, namespace, token_secret, lws_controller)
+            ModelPool(
+                f"{name}-{model.pool_name}",
+                ModelPoolArgs(
+                    model=model,
+                    namespace=namespace,
+                    parent_ref=self.gateway.parent_ref,
+                    epp=config.epp,
+                    epp_image=config.versions.epp_image,
+                    tiers=config.tiers,
+                    crds=self.gateway.crds,
+                    platform=config.platform,
+                    network_policies=config.network_policies,
+                    scraper=scraper_peer(config.monitoring),
+                ),
+                opts=child(self),
+            )
+
+    def _observability(self, name: str, config: Config, namespace: pulumi.Output[str]) -> None:
+        """What is scraped and shown, and what scales on it."""
+        if config.monitoring.enabled:
+            Observability(
+                f"{name}-observability",
+                ObservabilityArgs(
+                    monitoring=config.monitoring,
+                    versions=config.versions,
+                    namespace=config.namespace,
+                    model_namespace=namespace,
+                    gateway=self.gateway.parent_ref,
+                    gateway_namespace=self.gateway.namespace,
+                    consumers=bool(config.consumers),
+                    keda_namespace=config.autoscaling.namespace,
+                ),
+                opts=child(self),
+            )
+        autoscaled = [workload for workload in config.workloads if workload.autoscaling]
+        if autoscaled:
+            ModelAutoscaling(
+                f"{name}-autoscaling",
+                ModelAutoscalingArgs(
+                    models=autoscaled,
+                    namespace=config.namespace,
+                    model_namespace=namespace,
+                    autoscaling=config.autoscaling,
+                    versions=config.versions,
+                ),
+                opts=child(self),
+            )
 
     def _servers(
         self,

@@ -34,7 +34,7 @@ from .kube import (
     meta,
     namespace_peer,
 )
-from .model_pool import EPP_FOR_LABEL, METRICS_PORT_NAME
+from .endpoint_picker import EPP_FOR_LABEL, METRICS_PORT_NAME
 from .model_server import SERVER_PORT_NAME
 from .monitoring_stack import DASHBOARD_LABEL, MonitoringStack, MonitoringStackArgs
 
