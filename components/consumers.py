@@ -35,7 +35,7 @@ from llm_maas.models import Consumer, RateLimit, Versions
 
 from . import metrics
 from .inference_gateway import InferenceGateway
-from .kube import AGENTGATEWAY_POLICY, REFERENCE_GRANT, child, custom_resource, labels, meta
+from .kube import AGENTGATEWAY_POLICY, HTTP_ROUTE, MODEL_ROUTE_SELECTOR, REFERENCE_GRANT, child, custom_resource, labels, meta
 from .model_list import KEY_MODELS_FIELD, MODEL_LIST_PATH
 from .rate_limit import RateLimitService, RateLimitServiceArgs
 
@@ -94,6 +94,10 @@ def rate_limit_config(domain: str, consumers: Sequence[Consumer]) -> str:
 class ConsumerAccessArgs:
     consumers: Sequence[Consumer]
     gateway: InferenceGateway
+    namespace: str
+    """The model namespace (plain, for comparisons), where the model routes and their budgets live."""
+    model_namespace: pulumi.Input[str]
+    """The same namespace as an output of its creation, so objects there wait for it."""
     rate_limit: RateLimit = field(default_factory=RateLimit)
     versions: Versions = field(default_factory=Versions)
     """Pins of the rate-limit service and Redis images."""
@@ -109,13 +113,19 @@ class ConsumerAccess(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ConsumerAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("maas:index:ConsumerAccess", name, None, opts)
-        gateway = args.gateway
-        gw = gateway.parent_ref
-        crds = gateway.crds
-        secret_labels = {KEY_SECRET_LABEL: gw.name}
+        keys, secrets = self._keys(name, args)
+        self._access(name, args, secrets)
+        budgets = rate_limit_config(args.rate_limit.domain, args.consumers)
+        self._budgets(name, args, budgets)
+        self.api_keys = pulumi.Output.secret(pulumi.Output.all(**keys))
+        self.rate_limit_config = pulumi.Output.from_input(budgets)
+        self.register_outputs({"api_keys": self.api_keys, "rate_limit_config": self.rate_limit_config})
 
+    def _keys(self, name: str, args: ConsumerAccessArgs) -> tuple[dict[str, pulumi.Output[str]], list[pulumi.Resource]]:
+        """Each consumer's key (a secret output) and the Secret holding only its hash."""
+        gw = args.gateway.parent_ref
         keys: dict[str, pulumi.Output[str]] = {}
-        secrets = []
+        secrets: list[pulumi.Resource] = []
         for consumer in args.consumers:
             password = random.RandomPassword(
                 f"{name}-{consumer.name}-key",
@@ -134,14 +144,19 @@ class ConsumerAccess(pulumi.ComponentResource):
                     metadata=meta(
                         f"{gw.name}-consumer-{consumer.name}",
                         gw.namespace,
-                        labels("api-key", consumer.name, secret_labels),
+                        labels("api-key", consumer.name, {KEY_SECRET_LABEL: gw.name}),
                     ),
                     type="Opaque",
                     string_data={consumer.name: entry},
                     opts=child(self),
                 )
             )
+        return keys, secrets
 
+    def _access(self, name: str, args: ConsumerAccessArgs, secrets: list[pulumi.Resource]) -> None:
+        """On the Gateway: keys and the access rule (PreRouting), and the `consumer` metrics label."""
+        gateway = args.gateway
+        gw = gateway.parent_ref
         policy_labels = labels("access", gw.name)
         custom_resource(
             self,
@@ -152,12 +167,15 @@ class ConsumerAccess(pulumi.ComponentResource):
                 "targetRefs": [gateway.target],
                 "traffic": {
                     "phase": "PreRouting",
-                    "apiKeyAuthentication": {"mode": "Strict", "secretSelector": {"matchLabels": secret_labels}},
+                    "apiKeyAuthentication": {
+                        "mode": "Strict",
+                        "secretSelector": {"matchLabels": {KEY_SECRET_LABEL: gw.name}},
+                    },
                     "authorization": {"action": "Require", "policy": {"matchExpressions": [ACCESS_EXPRESSION]}},
                 },
             },
             # Strict authentication before any key exists would refuse everyone.
-            [*crds, *secrets],
+            [*gateway.crds, *secrets],
         )
         custom_resource(
             self,
@@ -170,39 +188,46 @@ class ConsumerAccess(pulumi.ComponentResource):
                     "metrics": {"attributes": {"add": [{"name": METRICS_LABEL, "expression": CONSUMER_EXPRESSION}]}}
                 },
             },
+            gateway.crds,
+        )
+
+    def _budgets(self, name: str, args: ConsumerAccessArgs, budgets: str) -> None:
+        """The budgets, charged on model calls only: the policy sits beside the model routes and
+        selects them by label, so `GET /v1/models` and the catch-all 404 are never counted nor
+        refused (a Gateway-level limit is checked on every route, before a directResponse:
+        agentgateway v1.4.1 http/remoteratelimit.rs, proxy/httpproxy.rs). A new model's routes
+        carry the labels, so adding one edits no budget object."""
+        backend = self._budget_service(name, args, budgets)
+        if backend is None:
+            return
+        gw = args.gateway.parent_ref
+        crds = args.gateway.crds
+        self._grant_budget_service(name, backend, args.namespace, crds)
+        custom_resource(
+            self,
+            f"{name}-budgets",
+            AGENTGATEWAY_POLICY,
+            meta(f"{gw.name}-budgets", args.model_namespace, labels("access", gw.name)),
+            {
+                "targetSelectors": [
+                    {"group": HTTP_ROUTE.group, "kind": HTTP_ROUTE.kind, "matchLabels": dict(MODEL_ROUTE_SELECTOR)}
+                ],
+                "traffic": {
+                    "rateLimit": {
+                        "global": {
+                            "domain": args.rate_limit.domain,
+                            "backendRef": backend,
+                            "failureMode": args.rate_limit.failure_mode,
+                            "descriptors": [
+                                {"entries": [{"name": key, "expression": CONSUMER_EXPRESSION}], "unit": unit}
+                                for unit, key, _ in BUDGETS
+                            ],
+                        }
+                    }
+                },
+            },
             crds,
         )
-        budgets = rate_limit_config(args.rate_limit.domain, args.consumers)
-        backend = self._budget_service(name, args, budgets)
-        if backend is not None:
-            self._grant_budget_service(name, backend, gw.namespace, crds)
-            custom_resource(
-                self,
-                f"{name}-budgets",
-                AGENTGATEWAY_POLICY,
-                meta(f"{gw.name}-budgets", gw.namespace, policy_labels),
-                {
-                    "targetRefs": [gateway.target],
-                    "traffic": {
-                        "rateLimit": {
-                            "global": {
-                                "domain": args.rate_limit.domain,
-                                "backendRef": backend,
-                                "failureMode": args.rate_limit.failure_mode,
-                                "descriptors": [
-                                    {"entries": [{"name": key, "expression": CONSUMER_EXPRESSION}], "unit": unit}
-                                    for unit, key, _ in BUDGETS
-                                ],
-                            }
-                        }
-                    },
-                },
-                crds,
-            )
-
-        self.api_keys = pulumi.Output.secret(pulumi.Output.all(**keys))
-        self.rate_limit_config = pulumi.Output.from_input(budgets)
-        self.register_outputs({"api_keys": self.api_keys, "rate_limit_config": self.rate_limit_config})
 
     def _budget_service(self, name: str, args: ConsumerAccessArgs, budgets: str) -> Optional[dict]:
         """The `backendRef` of the service keeping budgets: run here, or the configured one; none
@@ -226,23 +251,23 @@ class ConsumerAccess(pulumi.ComponentResource):
         ).backend_ref
 
     def _grant_budget_service(
-        self, name: str, backend: dict, gateway_namespace: str, crds: Sequence[pulumi.Resource]
+        self, name: str, backend: dict, policy_namespace: str, crds: Sequence[pulumi.Resource]
     ) -> None:
         """A policy may name a Service in another namespace only where a ReferenceGrant there
         allows it (Gateway API; agentgateway's backendRef doc)."""
-        if backend["namespace"] == gateway_namespace:
+        if backend["namespace"] == policy_namespace:
             return
         custom_resource(
             self,
             f"{name}-budget-service-grant",
             REFERENCE_GRANT,
-            meta(f"{gateway_namespace}-budgets", backend["namespace"], labels("access", backend["name"])),
+            meta(f"{policy_namespace}-budgets", backend["namespace"], labels("access", backend["name"])),
             {
                 "from": [
                     {
                         "group": AGENTGATEWAY_POLICY.group,
                         "kind": AGENTGATEWAY_POLICY.kind,
-                        "namespace": gateway_namespace,
+                        "namespace": policy_namespace,
                     }
                 ],
                 "to": [{"group": "", "kind": "Service", "name": backend["name"]}],

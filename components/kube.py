@@ -91,6 +91,15 @@ def labels(component: str, name: str, extra: Optional[Mapping[str, str]] = None)
     }
 
 
+def pool_labels(pool: str) -> dict[str, str]:
+    """Labels of a pool's InferencePool, backend and HTTPRoutes."""
+    return labels("inference-pool", pool)
+
+
+# Selects every model's HTTPRoutes (and only those) in the model namespace.
+MODEL_ROUTE_SELECTOR = {key: value for key, value in pool_labels("").items() if key != "app.kubernetes.io/name"}
+
+
 def meta(
     name: pulumi.Input[str],
     namespace: Optional[pulumi.Input[str]],

@@ -26,8 +26,8 @@ from .kube import (
     child,
     custom_resource,
     data_plane_peer,
-    labels,
     meta,
+    pool_labels,
     target_ref,
 )
 from .picker_config import endpoint_picker_config
@@ -59,10 +59,6 @@ def llm_backend_spec(pool: str) -> dict:
         },
         "policies": {"ai": {"routes": LLM_ROUTES}},
     }
-
-
-def pool_labels(pool: str) -> dict[str, str]:
-    return labels("inference-pool", pool)
 
 
 def route_chunks(names: Sequence[str]) -> list[list[list[str]]]:

@@ -59,7 +59,7 @@ class ModelService(pulumi.ComponentResource):
         # Taking the name from the Namespace's output makes every namespaced child wait for it.
         model_namespace = namespace.metadata.apply(lambda m: m.name)
         self.gateway = self._gateway(name, config)
-        self.api_keys, self.rate_limit_config = self._consumers(name, config)
+        self.api_keys, self.rate_limit_config = self._consumers(name, config, model_namespace)
         self._models(name, config, model_namespace)
         self._observability(name, config, model_namespace)
 
@@ -112,7 +112,9 @@ class ModelService(pulumi.ComponentResource):
         )
         return gateway
 
-    def _consumers(self, name: str, config: Config) -> tuple[pulumi.Output[dict[str, str]], pulumi.Output[str]]:
+    def _consumers(
+        self, name: str, config: Config, namespace: pulumi.Output[str]
+    ) -> tuple[pulumi.Output[dict[str, str]], pulumi.Output[str]]:
         """Keys, access and budgets, or an open gateway (and a warning): the keys and budgets."""
         if not config.consumers:
             pulumi.log.warn(OPEN_GATEWAY_WARNING, resource=self)
@@ -122,6 +124,8 @@ class ModelService(pulumi.ComponentResource):
             ConsumerAccessArgs(
                 consumers=config.consumers,
                 gateway=self.gateway,
+                namespace=config.namespace,
+                model_namespace=namespace,
                 rate_limit=config.rate_limit,
                 versions=config.versions,
                 platform=config.platform,

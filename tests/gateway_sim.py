@@ -239,9 +239,16 @@ class GatewaySimulator(ClusterObjects):
         self.rate_limiter = rate_limiter
 
     def _targets(self, policy: dict[str, Any], kind: str, name: str, namespace: str) -> bool:
-        return _ns(policy) == namespace and any(
-            t["kind"] == kind and t["name"] == name for t in policy["spec"].get("targetRefs", [])
-        )
+        """A policy attaches to objects of its own namespace it names (`targetRefs`) or whose
+        labels its `targetSelectors` match."""
+        if _ns(policy) != namespace:
+            return False
+        if any(t["kind"] == kind and t["name"] == name for t in policy["spec"].get("targetRefs", [])):
+            return True
+        selectors = [t for t in policy["spec"].get("targetSelectors", []) if t["kind"] == kind]
+        target = self._one(kind, name, namespace) if selectors else None
+        labels = (target or {}).get("metadata", {}).get("labels", {})
+        return any(target is not None and _selects(t["matchLabels"], labels) for t in selectors)
 
     def _gateway_policies(self, phase: str) -> list[dict[str, Any]]:
         gw_name, gw_ns = _name(self.gateway), _ns(self.gateway)
@@ -489,7 +496,7 @@ class GatewaySimulator(ClusterObjects):
             outcome.status, outcome.body = 404, "route not found"  # agentgateway's plain-text answer
             return outcome
         policies = self._route_policies(route)
-        limits = [p["spec"]["traffic"]["rateLimit"]["global"] for p in policies if "rateLimit" in p["spec"].get("traffic", {})]
+        limits = [p for p in policies if "rateLimit" in p["spec"].get("traffic", {})]
         for limit in limits:
             if self._rate_limited(outcome, limit, "Requests", context, hits=1):
                 return outcome
@@ -568,12 +575,15 @@ class GatewaySimulator(ClusterObjects):
     def _rate_limited(
         self,
         outcome: Outcome,
-        limit: dict[str, Any],
+        policy: dict[str, Any],
         unit: str,
         context: cel.Context,
         hits: int,
         after_response: bool = False,
     ) -> bool:
+        """`rateLimit.global` of `policy`: its backendRef defaults to the policy's namespace and may
+        name a Service elsewhere only where a ReferenceGrant there allows it."""
+        limit = policy["spec"]["traffic"]["rateLimit"]["global"]
         descriptors = []
         for descriptor in limit["descriptors"]:
             if descriptor.get("unit", "Requests") != unit:
@@ -586,12 +596,10 @@ class GatewaySimulator(ClusterObjects):
         if not descriptors:
             return False
         ref = limit["backendRef"]
+        namespace = ref.get("namespace", _ns(policy))
         limiter = self.rate_limiter
-        limits = (
-            limiter.limits(ref.get("name"), ref.get("namespace", _ns(self.gateway)), ref.get("port"))
-            if limiter is not None
-            else None
-        )
+        reachable = limiter is not None and (namespace == _ns(policy) or self._reference_granted(policy, ref, namespace))
+        limits = limiter.limits(ref.get("name"), namespace, ref.get("port")) if reachable else None
         if limits is None:  # nothing answers there
             if after_response or limit.get("failureMode", "FailClosed") == "FailOpen":
                 return False

@@ -135,6 +135,8 @@ def test_simulators_speak_json_lora_and_name_their_pod(stack_runs):
 
 
 def test_routes_attach_across_namespaces_without_a_patch_or_grant(stack):
+    """Routes need no grant; the one ReferenceGrant lets the model routes' budget policy reach
+    the budget service in the gateway namespace."""
     _, run = stack
     gateway = run.objects("Gateway")[0]
     listener = gateway["spec"]["listeners"][0]
@@ -148,7 +150,12 @@ def test_routes_attach_across_namespaces_without_a_patch_or_grant(stack):
                 assert "namespace" not in backend  # backends live beside their routes: no ReferenceGrant
                 if backend.get("kind") == "AgentgatewayBackend":  # the model routes
                     assert rule["timeouts"]["request"] == "300s"
-    assert run.objects("ReferenceGrant") == []
+    (grant,) = run.objects("ReferenceGrant")
+    assert grant["metadata"]["namespace"] == gateway["metadata"]["namespace"]
+    assert grant["spec"] == {
+        "from": [{"group": "agentgateway.dev", "kind": "AgentgatewayPolicy", "namespace": "llm-d"}],
+        "to": [{"group": "", "kind": "Service", "name": "inference-gateway-ratelimit"}],
+    }
 
 
 def test_openshift_gets_the_scc_binding_and_a_tls_edge_route(stack_runs):

@@ -215,6 +215,36 @@ def test_what_happens_when_the_rate_limit_service_is_down(failure_mode, status):
     assert (outcome.pool is not None) == (status == 200)
 
 
+def test_budgets_charge_model_calls_only(stack_runs):
+    """Listing models and asking for an unknown one are never counted nor refused for budget: an
+    over-budget caller still lists and gets the JSON 404, and listing does not spend its budget."""
+    run = stack_runs["dev"]
+    limiter = RateLimitSimulator(run.objects())
+    gateway = _gateway(run, limiter)
+    key = _bearer(run.outputs["apiKeys"]["playground"])  # 20 requests a minute
+    for _ in range(30):
+        assert gateway.request(b"", key, path="/v1/models", method="GET").status == 200
+        assert gateway.request(_chat("no-such-model"), key).status == 404
+    assert limiter.counters == {}  # the budget service was never asked
+    statuses = [gateway.request(_chat("ski-resorts"), key).status for _ in range(21)]
+    assert statuses == [200] * 20 + [429]  # the whole budget was still there for model calls
+    listing = gateway.request(b"", key, path="/v1/models", method="GET")
+    missing = gateway.request(_chat("no-such-model"), key)
+    assert listing.status == 200 and _listed(listing)
+    assert missing.status == 404 and json.loads(missing.body)["error"]["code"] == "model_not_found"
+
+
+def test_a_budget_outage_never_takes_the_listing_down():
+    run = run_stack("dev", overrides={"maas:rateLimit": {"failureMode": "FailClosed"}})
+    limiter = RateLimitSimulator(run.objects())
+    limiter.down = True
+    gateway = _gateway(run, limiter)
+    key = _bearer(run.outputs["apiKeys"]["playground"])
+    assert gateway.request(b"", key, path="/v1/models", method="GET").status == 200
+    assert gateway.request(_chat("no-such-model"), key).status == 404
+    assert gateway.request(_chat("Qwen/Qwen3-32B"), key).status == 500  # model calls: FailClosed as asked
+
+
 def test_budgets_are_generated_from_the_catalog(stack):
     name, run = stack
     config = _config(name)
@@ -246,7 +276,7 @@ def test_no_budget_service_without_budgets_and_an_external_one_on_request():
     assert policy["spec"]["traffic"]["rateLimit"]["global"]["backendRef"] == external["service"]
     (grant,) = run.objects("ReferenceGrant")
     assert grant["metadata"]["namespace"] == "shared-limits"
-    assert grant["spec"]["from"] == [{"group": "agentgateway.dev", "kind": "AgentgatewayPolicy", "namespace": "agentgateway-system"}]
+    assert grant["spec"]["from"] == [{"group": "agentgateway.dev", "kind": "AgentgatewayPolicy", "namespace": "llm-d"}]
     assert grant["spec"]["to"] == [{"group": "", "kind": "Service", "name": "ratelimit"}]
     assert "consumer_tokens" in run.outputs["rateLimitConfig"]
 
