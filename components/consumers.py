@@ -76,6 +76,21 @@ def key_entry(key_hash: str, consumer: Consumer) -> str:
     return json.dumps({"keyHash": f"sha256:{key_hash}", "metadata": key_metadata(consumer)}, sort_keys=True)
 
 
+class _QuotedStrings(yaml.SafeDumper):
+    """Every string double-quoted. envoyproxy/ratelimit reads the file with Go's yaml.v2 (YAML
+    1.1), where a plain `null` (a valid consumer name) becomes an empty value, which keys the
+    descriptor by its key alone and so applies the budget to every consumer without one, and a
+    plain `1e3` or `2024-01-01` is a float or a timestamp, which makes the service refuse the whole
+    file (go-yaml v2 resolve.go; ratelimit src/config/config_impl.go validateYamlKeys). Numbers
+    stay plain: requests_per_unit is a uint32."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+
+
+_QuotedStrings.add_representer(str, _QuotedStrings.represent_str)
+
+
 def rate_limit_config(domain: str, consumers: Sequence[Consumer]) -> str:
     """envoyproxy/ratelimit configuration: a per-minute budget for each consumer that has one.
     A consumer without an entry gets no limit (the service answers OK for unknown descriptors)."""
@@ -87,7 +102,7 @@ def rate_limit_config(domain: str, consumers: Sequence[Consumer]) -> str:
                 descriptors.append(
                     {"key": key, "value": consumer.name, "rate_limit": {"unit": "minute", "requests_per_unit": budget}}
                 )
-    return yaml.safe_dump({"domain": domain, "descriptors": descriptors}, sort_keys=False)
+    return yaml.dump({"domain": domain, "descriptors": descriptors}, Dumper=_QuotedStrings, sort_keys=False)
 
 
 @dataclass

@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import Field, PositiveInt
 
 from .errors import Violation
 from .types import ClientName, DNS1123Label, StrictModel
+
+
+# The budget service holds a limit as a uint32 (envoyproxy/ratelimit src/config/config_impl.go
+# YamlRateLimit.RequestsPerUnit); a larger one makes it refuse the whole configuration.
+MAX_BUDGET = 2**32 - 1
+Budget = Annotated[int, Field(gt=0, le=MAX_BUDGET)]
 
 
 class Consumer(StrictModel):
@@ -20,10 +26,10 @@ class Consumer(StrictModel):
         min_length=1,
         description="Served names this consumer may call; every served name when unset.",
     )
-    tokens_per_minute: Optional[PositiveInt] = Field(
+    tokens_per_minute: Optional[Budget] = Field(
         None, description="Input + output tokens per minute, shared by all gateway replicas."
     )
-    requests_per_minute: Optional[PositiveInt] = Field(None, description="Requests per minute, shared likewise.")
+    requests_per_minute: Optional[Budget] = Field(None, description="Requests per minute, shared likewise.")
     key_version: PositiveInt = Field(1, description="Bump to replace this consumer's API key (and only it).")
     tier: Optional[DNS1123Label] = Field(
         None, description="Name of a maas:tiers entry: how soon a saturated pool serves this consumer."

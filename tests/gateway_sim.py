@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import cel
-import yaml
+
+from goyaml import GoYamlError, Limit, limit_for, load_ratelimit_config
 
 GATEWAY_API = "gateway.networking.k8s.io"
 INFERENCE = "inference.networking.k8s.io"
@@ -605,7 +606,7 @@ class GatewaySimulator(ClusterObjects):
                 return False
             outcome.status, outcome.body = 500, "rate limit service failed"
             return True
-        over = limiter.should_rate_limit(limits.get(limit["domain"], []), limit["domain"], descriptors, hits)
+        over = limiter.should_rate_limit(limits.get(limit["domain"], {}), limit["domain"], descriptors, hits)
         if over and not after_response:  # the response-side charge is fire and forget
             outcome.status, outcome.body = 429, "rate limit exceeded"
             return True
@@ -773,20 +774,23 @@ class RateLimitSimulator(ClusterObjects):
         env = {e["name"]: e.get("value") for e in container.get("env", [])}
         directory = "/".join([env["RUNTIME_ROOT"], env["RUNTIME_SUBDIRECTORY"], env.get("RUNTIME_APPDIRECTORY", "config")])
         files = _volume_files(self._one, deployment, container)
-        documents = [yaml.safe_load(c) for path, c in files.items() if path.rsplit("/", 1)[0] == directory]
-        return {d["domain"]: d["descriptors"] for d in documents} if documents else None
+        try:
+            documents = [load_ratelimit_config(c) for path, c in files.items() if path.rsplit("/", 1)[0] == directory]
+        except GoYamlError:
+            return None  # the service refuses its configuration and never becomes ready
+        return dict(documents) if documents else None
 
     def should_rate_limit(
-        self, config: list[dict], domain: str, descriptors: list[list[tuple[str, str]]], hits: int
+        self, config: dict[str, Limit], domain: str, descriptors: list[list[tuple[str, str]]], hits: int
     ) -> bool:
         over = False
         for entries in descriptors:
             (key, value), = entries  # the stack sends one entry per descriptor
-            limit = next((d["rate_limit"] for d in config if d["key"] == key and d.get("value") == value), None)
+            limit = limit_for(config, key, value)
             if limit is None:
                 continue
-            assert limit["unit"] == "minute"
+            assert limit.unit == "minute"
             counter = (domain, key, value)
             self.counters[counter] = self.counters.get(counter, 0) + hits
-            over |= self.counters[counter] > limit["requests_per_unit"]
+            over |= self.counters[counter] > limit.requests_per_unit
         return over

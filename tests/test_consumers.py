@@ -426,3 +426,60 @@ def test_the_simulator_reads_every_entry_form_agentgateway_accepts(stack_runs):
     scoped = gateway.request(_chat("ski-resorts"), _bearer("json-key"))
     assert scoped.status == 200 and scoped.api_key["consumer"] == "ops" and scoped.metric_labels == {"consumer": "ops"}
     assert gateway.request(_chat("food-review-1"), _bearer("json-key")).status == 403
+
+
+# What the budget service really reads ------------------------------------------------------------
+
+# Consumer names (DNS-1123 labels) that YAML 1.1 does not read as strings when unquoted.
+YAML_11_NAMES = ["null", "y", "n", "yes", "no", "on", "off", "true", "false", "1e3", "2024-01-01", "0123", "089",
+                 "0x1f", "123", "0b101", "1-2"]  # fmt: skip
+
+
+@pytest.mark.parametrize("domain", ["maas", "null", "1e3", "on"])
+def test_every_consumer_name_and_budget_loads_as_itself_in_the_go_reader(domain):
+    """The generated configuration, read with yaml.v2's rules (tests/goyaml.py), loads, keeps the
+    domain, and gives every consumer exactly its own budgets, down to 1 and up to a uint32."""
+    from goyaml import limit_for, load_ratelimit_config
+
+    from llm_maas.components.consumers import rate_limit_config
+    from llm_maas.models import Consumer
+
+    consumers = [Consumer(name=name, tokens_per_minute=2**32 - 1, requests_per_minute=i + 1) for i, name in enumerate(YAML_11_NAMES)]
+    loaded_domain, limits = load_ratelimit_config(rate_limit_config(domain, consumers))
+    assert loaded_domain == domain
+    for i, name in enumerate(YAML_11_NAMES):
+        assert limit_for(limits, "consumer_requests", name).requests_per_unit == i + 1, name
+        assert limit_for(limits, "consumer_tokens", name).requests_per_unit == 2**32 - 1, name
+    assert limit_for(limits, "consumer_requests", "someone-without-a-budget") is None
+
+
+@pytest.mark.parametrize("name", ["1e3", "089"])
+def test_plain_yaml_would_have_the_service_refuse_its_configuration(name):
+    """Why every string is quoted: PyYAML's own output writes these names plain (YAML 1.1 as
+    PyYAML reads it has no such float), and yaml.v2 reads them as floats, which the service's
+    key check refuses, taking every budget down with the file."""
+    from goyaml import GoYamlError, load_ratelimit_config
+
+    document = {"domain": "maas", "descriptors": [
+        {"key": "consumer_requests", "value": name, "rate_limit": {"unit": "minute", "requests_per_unit": 5}}]}  # fmt: skip
+    with pytest.raises(GoYamlError, match="error checking config"):
+        load_ratelimit_config(yaml.safe_dump(document))
+
+
+def test_an_empty_value_would_budget_every_consumer():
+    """What a plain `null` name would have done: keyed by `consumer_requests` alone, the limit
+    applies to every consumer without a budget of its own (GetLimit's fallback)."""
+    from goyaml import limit_for, load_ratelimit_config
+
+    _, limits = load_ratelimit_config(
+        "domain: maas\ndescriptors:\n- {key: consumer_requests, value: null, rate_limit: {unit: minute, requests_per_unit: 5}}\n"
+    )
+    assert limit_for(limits, "consumer_requests", "anyone").requests_per_unit == 5
+
+
+def test_a_budget_the_service_cannot_hold_is_refused():
+    from llm_maas.models import ConfigError, load_config
+
+    too_big = json.dumps([{"name": "team", "tokensPerMinute": 2**32}])
+    with pytest.raises(ConfigError, match=r"maas:consumers\[0\]\.tokensPerMinute = 4294967296: Input should be less than or equal to 4294967295"):
+        load_config({**stack_config("dev"), "maas:consumers": too_big})
