@@ -34,6 +34,18 @@ from .kube import (
     surge_rollout,
 )
 
+# The budget headers every model answer carries: the most constrained of the consumer's budgets,
+# what is left of it, and the seconds until its minute resets (settings.go, service/ratelimit.go).
+# agentgateway copies them onto 429s and successes alike (http/remoteratelimit.rs at v1.4.1).
+# `retry-after` is what OpenAI's SDKs wait for before a retry; the x-ratelimit-* pair mirrors the
+# names OpenAI sends.
+RESPONSE_HEADERS = {
+    "LIMIT_RESPONSE_HEADERS_ENABLED": "true",
+    "LIMIT_LIMIT_HEADER": "x-ratelimit-limit",
+    "LIMIT_REMAINING_HEADER": "x-ratelimit-remaining",
+    "LIMIT_RESET_HEADER": "retry-after",
+}
+
 GRPC_PORT = 8081
 HTTP_PORT = 8080  # /healthcheck
 REDIS_PORT = 6379
@@ -242,6 +254,7 @@ class RateLimitService(pulumi.ComponentResource):
             "RUNTIME_IGNOREDOTFILES": "true",
             # Not ready until the limits are loaded, so no pod answers "no configuration".
             "HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED": "true",
+            **RESPONSE_HEADERS,
         }
         http = k8s.core.v1.HTTPGetActionArgs(path="/healthcheck", port=HTTP_PORT)
         return k8s.apps.v1.Deployment(

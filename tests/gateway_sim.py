@@ -606,7 +606,8 @@ class GatewaySimulator(ClusterObjects):
                 return False
             outcome.status, outcome.body = 500, "rate limit service failed"
             return True
-        over = limiter.should_rate_limit(limits.get(limit["domain"], {}), limit["domain"], descriptors, hits)
+        over, headers = limiter.should_rate_limit(limits.get(limit["domain"], {}), limit["domain"], descriptors, hits)
+        outcome.response_headers.update(headers)
         if over and not after_response:  # the response-side charge is fire and forget
             outcome.status, outcome.body = 429, "rate limit exceeded"
             return True
@@ -744,10 +745,13 @@ class RateLimitSimulator(ClusterObjects):
     per (domain, descriptor entries, minute); a hit is over the limit when the count after it
     exceeds the budget (base_limiter.go). `down` simulates an outage."""
 
-    def __init__(self, objects: list[dict[str, Any]]):
+    def __init__(self, objects: list[dict[str, Any]], seconds_to_reset: int = 42):
         super().__init__(objects)
         self.counters: dict[tuple, int] = {}
         self.down = False
+        self.seconds_to_reset = seconds_to_reset
+        """Where in its minute window every counter stands."""
+        self.env: dict[str, str] = {}
 
     def _deployment(self, name: str, namespace: str, port: Optional[int]) -> Optional[dict[str, Any]]:
         service = self._one("Service", name, namespace)
@@ -772,6 +776,7 @@ class RateLimitSimulator(ClusterObjects):
             return None
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        self.env = env
         directory = "/".join([env["RUNTIME_ROOT"], env["RUNTIME_SUBDIRECTORY"], env.get("RUNTIME_APPDIRECTORY", "config")])
         files = _volume_files(self._one, deployment, container)
         try:
@@ -782,8 +787,12 @@ class RateLimitSimulator(ClusterObjects):
 
     def should_rate_limit(
         self, config: dict[str, Limit], domain: str, descriptors: list[list[tuple[str, str]]], hits: int
-    ) -> bool:
+    ) -> tuple[bool, dict[str, str]]:
+        """Whether the hits go over a budget, and the response headers the service adds: with
+        LIMIT_RESPONSE_HEADERS_ENABLED, the limit, remaining and seconds to reset of the status
+        with the least remaining (service/ratelimit.go), under the names its env gives."""
         over = False
+        statuses = []
         for entries in descriptors:
             (key, value), = entries  # the stack sends one entry per descriptor
             limit = limit_for(config, key, value)
@@ -793,4 +802,16 @@ class RateLimitSimulator(ClusterObjects):
             counter = (domain, key, value)
             self.counters[counter] = self.counters.get(counter, 0) + hits
             over |= self.counters[counter] > limit.requests_per_unit
-        return over
+            statuses.append((max(limit.requests_per_unit - self.counters[counter], 0), limit.requests_per_unit))
+        return over, self._headers(statuses)
+
+    def _headers(self, statuses: list[tuple[int, int]]) -> dict[str, str]:
+        env = self.env
+        if env.get("LIMIT_RESPONSE_HEADERS_ENABLED") != "true" or not statuses:
+            return {}
+        remaining, limit = min(statuses)
+        return {
+            env.get("LIMIT_LIMIT_HEADER", "RateLimit-Limit").lower(): str(limit),
+            env.get("LIMIT_REMAINING_HEADER", "RateLimit-Remaining").lower(): str(remaining),
+            env.get("LIMIT_RESET_HEADER", "RateLimit-Reset").lower(): str(self.seconds_to_reset),
+        }

@@ -215,6 +215,24 @@ def test_what_happens_when_the_rate_limit_service_is_down(failure_mode, status):
     assert (outcome.pool is not None) == (status == 200)
 
 
+def test_every_budgeted_answer_says_what_is_left_and_a_429_when_to_retry(stack_runs):
+    """The installed service's headers, as agentgateway copies them onto every answer: OpenAI's
+    SDKs wait `retry-after` seconds before retrying a 429."""
+    run = stack_runs["dev"]
+    gateway = _gateway(run, RateLimitSimulator(run.objects(), seconds_to_reset=17))
+    key = _bearer(run.outputs["apiKeys"]["playground"])  # 20 requests a minute
+    first = gateway.request(_chat("ski-resorts"), key)
+    assert first.status == 200
+    assert {k: first.response_headers[k] for k in ("x-ratelimit-limit", "x-ratelimit-remaining", "retry-after")} == {
+        "x-ratelimit-limit": "20", "x-ratelimit-remaining": "19", "retry-after": "17",
+    }  # fmt: skip
+    for _ in range(19):
+        gateway.request(_chat("ski-resorts"), key)
+    refused = gateway.request(_chat("ski-resorts"), key)
+    assert refused.status == 429
+    assert (refused.response_headers["x-ratelimit-remaining"], refused.response_headers["retry-after"]) == ("0", "17")
+
+
 def test_budgets_charge_model_calls_only(stack_runs):
     """Listing models and asking for an unknown one are never counted nor refused for budget: an
     over-budget caller still lists and gets the JSON 404, and listing does not spend its budget."""
