@@ -10,6 +10,7 @@ transformation policy per Gateway), and adding a model never edits a shared obje
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -26,7 +27,6 @@ from .kube import (
     GATEWAY_API_GROUP,
     HTTP_ROUTE,
     OPENSHIFT_ROUTE,
-    REQUEST_TIMEOUT,
     Kind,
     child,
     custom_resource,
@@ -85,6 +85,8 @@ class InferenceGatewayArgs:
     """Namespaces (besides the gateway's own) whose HTTPRoutes the listener accepts."""
     served_names: Sequence[str] = field(default_factory=list)
     """Client-facing model names, exported so users see what the endpoint serves."""
+    request_timeout_seconds: float = 300
+    """The longest request any model allows (the OpenShift Route must not cut it short)."""
 
 
 class InferenceGateway(pulumi.ComponentResource):
@@ -318,8 +320,9 @@ class InferenceGateway(pulumi.ComponentResource):
                 gw.name,
                 gw.namespace,
                 labels("gateway", gw.name),
-                # Streaming completions outlive the router's 30 s default.
-                {"haproxy.router.openshift.io/timeout": REQUEST_TIMEOUT},
+                # Streaming completions outlive the router's 30 s default: the longest any
+                # model allows (haproxy reads whole seconds with a unit).
+                {"haproxy.router.openshift.io/timeout": f"{math.ceil(args.request_timeout_seconds)}s"},
             ),
             route_spec,
             depends_on,

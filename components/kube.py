@@ -51,10 +51,6 @@ DATA_PLANE_METRICS_PORT_NAME = "metrics"
 # vLLM and the simulator both listen here; the InferencePool's targetPort.
 MODEL_SERVER_PORT = 8000
 
-# agentgateway cancels a request that outlives this; long generations stream within it.
-REQUEST_TIMEOUT_SECONDS = 300
-REQUEST_TIMEOUT = f"{REQUEST_TIMEOUT_SECONDS}s"
-
 
 CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 # Every tool that might delete a CRD is told not to: Helm (and Pulumi's Chart v4, which turns it

@@ -21,7 +21,6 @@ from .kube import (
     HTTP_ROUTE,
     INFERENCE_POOL,
     MODEL_SERVER_PORT,
-    REQUEST_TIMEOUT,
     admit_ingress,
     child,
     custom_resource,
@@ -186,7 +185,7 @@ class ModelPool(pulumi.ComponentResource):
                                 for served in names
                             ],
                             "backendRefs": [target_ref(AGENTGATEWAY_BACKEND, pool)],
-                            "timeouts": {"request": REQUEST_TIMEOUT},
+                            "timeouts": {"request": args.model.request_timeout},
                         }
                         for rule_index, names in enumerate(rules)
                     ],

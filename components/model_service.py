@@ -94,6 +94,7 @@ class ModelService(pulumi.ComponentResource):
                 protect_crds=config.protect_crds,
                 route_namespaces=[config.namespace],
                 served_names=config.served_names,
+                request_timeout_seconds=config.longest_request_timeout_seconds,
             ),
             opts=child(self),
         )

@@ -26,7 +26,7 @@ from typing import Sequence
 
 from llm_maas.models import DECODE, PREFILL, Model
 
-from .kube import LLMD_GROUP, REQUEST_TIMEOUT_SECONDS
+from .kube import LLMD_GROUP
 
 FLOW_CONTROL_GATE = "flowControl"
 PARSER = "openai-parser"
@@ -40,10 +40,13 @@ PREFILL_DECIDER = "prefix-based-pd-decider"
 # Scheduling profile -> the filter that keeps only that role's pods.
 ROLE_FILTERS = {DECODE: "decode-filter", PREFILL: "prefill-filter"}
 
-# How long a request may wait in the picker for a pool that can scale to zero: long enough for a
-# pod to be started, short enough that the gateway's own timeout still leaves a minute to answer.
-# Other pools keep upstream's 60 s, after which a request waiting on a saturated pool is shed.
-COLD_START_WAIT_SECONDS = REQUEST_TIMEOUT_SECONDS - 60
+def cold_start_wait_seconds(model: Model) -> int:
+    """How long a request may wait in the picker for a pool that can scale to zero: long enough
+    for a pod to be started, short enough that the gateway's own timeout for the model still
+    leaves a minute (or, for a short timeout, half of it) to answer. Other pools keep upstream's
+    60 s, after which a request waiting on a saturated pool is shed."""
+    timeout = int(model.request_timeout_seconds)
+    return max(timeout - 60, timeout // 2)
 
 
 def _band(priority: int) -> dict:
@@ -58,7 +61,7 @@ def flow_control(model: Model, bands: Sequence[int]) -> dict:
         "priorityBands": [_band(priority) for priority in bands],
     }
     if model.holds_requests_at_zero:
-        config["defaultRequestTTL"] = f"{COLD_START_WAIT_SECONDS}s"
+        config["defaultRequestTTL"] = f"{cold_start_wait_seconds(model)}s"
     return config
 
 

@@ -20,7 +20,7 @@ from .scaling import Autoscaling, ModelAutoscaling, Monitoring, check_scaling, r
 from .tiers import Tier, check_tiers
 from .disaggregation import Prefill, check_disaggregation
 from .names import DECODE, DNS1035_RULE, POOL_NAME_MAX, PREFILL, ROLE_LABEL, derive_pool_name, is_dns1035_label, pool_selector
-from .types import ClientName, DNS1123Label, DNS1123Subdomain, Hostname, Image, PoolName, Quantity, Release, RenderDirectory, ResourceName, Resources, StrictModel
+from .types import ClientName, DNS1123Label, DNS1123Subdomain, Duration, Hostname, Image, PoolName, Quantity, Release, RenderDirectory, ResourceName, Resources, StrictModel, duration_seconds
 
 
 class Versions(StrictModel):
@@ -230,6 +230,8 @@ class Adapter(StrictModel):
 
 
 ServerKind = Literal["vllm", "simulator"]
+DEFAULT_REQUEST_TIMEOUT = "300s"
+MAX_REQUEST_TIMEOUT_SECONDS = 24 * 3600
 MAX_NODES = 64
 # One replica spanning more GPUs than this is a typo, not a model: the largest open models
 # (DeepSeek-R1, Llama-3.1-405B, Qwen3-235B) need 16-32.
@@ -280,6 +282,11 @@ class Model(StrictModel):
         ge=1,
         le=360,
         description="How long a model may take to load before the pod is restarted and `pulumi up` gives up.",
+    )
+    request_timeout: Duration = Field(
+        DEFAULT_REQUEST_TIMEOUT,
+        description="How long one request may take, streamed answer included, before the gateway ends it "
+        "(1s to 24h); a reasoning model's long answers need more than the default.",
     )
     pool: Optional[PoolName] = Field(None, description="InferencePool name; derived from `name` when unset.")
     autoscaling: Optional[ModelAutoscaling] = Field(
@@ -357,6 +364,10 @@ class Model(StrictModel):
     @property
     def served_names(self) -> list[str]:
         return [self.name] + [adapter.name for adapter in self.adapters]
+
+    @property
+    def request_timeout_seconds(self) -> float:
+        return duration_seconds(self.request_timeout)
 
     @property
     def selector_labels(self) -> dict[str, str]:
@@ -629,6 +640,10 @@ class Config(StrictModel):
                 )
             else:
                 pool_owner[pool] = index
+            if not 1 <= model.request_timeout_seconds <= MAX_REQUEST_TIMEOUT_SECONDS:
+                violations.append(
+                    Violation(at + ("requestTimeout",), model.request_timeout, "allowed: 1s to 24h")
+                )
             if model.server == "simulator" and model.tensor_parallel != 1:
                 violations.append(
                     Violation(at + ("tensorParallel",), model.tensor_parallel,
@@ -681,6 +696,10 @@ class Config(StrictModel):
     @property
     def served_names(self) -> list[str]:
         return [name for model in self.models for name in model.served_names]
+
+    @property
+    def longest_request_timeout_seconds(self) -> float:
+        return max(model.request_timeout_seconds for model in self.models)
 
     @property
     def total_gpus(self) -> int:

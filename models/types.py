@@ -70,6 +70,19 @@ Image = Annotated[
     str,
     _check(lambda v: bool(_IMAGE.match(v)), "a container image reference such as registry/repo:tag"),
 ]
+# Gateway API's Duration (HTTPRoute timeouts): 1 to 4 <number><unit> pairs, units h, m, s, ms.
+_DURATION = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def duration_seconds(duration: str) -> float:
+    return sum(int(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"([0-9]+)(ms|h|m|s)", duration))
+
+
+Duration = Annotated[
+    str,
+    _check(lambda v: bool(_DURATION.match(v)), "a duration such as 300s, 10m or 1h30m (units h, m, s, ms)"),
+]
 _RELEASE = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
 Release = Annotated[str, _check(lambda v: bool(_RELEASE.match(v)), "a release tag such as v1.6.1")]
 _RESOURCE_NAME = re.compile(r"^([a-z0-9.-]+/)?[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$")

@@ -149,13 +149,27 @@ def test_routes_attach_across_namespaces_without_a_patch_or_grant(stack):
             for backend in rule.get("backendRefs", []):
                 assert "namespace" not in backend  # backends live beside their routes: no ReferenceGrant
                 if backend.get("kind") == "AgentgatewayBackend":  # the model routes
-                    assert rule["timeouts"]["request"] == "300s"
+                    assert "request" in rule["timeouts"]
     (grant,) = run.objects("ReferenceGrant")
     assert grant["metadata"]["namespace"] == gateway["metadata"]["namespace"]
     assert grant["spec"] == {
         "from": [{"group": "agentgateway.dev", "kind": "AgentgatewayPolicy", "namespace": "llm-d"}],
         "to": [{"group": "", "kind": "Service", "name": "inference-gateway-ratelimit"}],
     }
+
+
+def test_each_model_route_ends_requests_at_the_models_own_timeout_and_openshift_at_the_longest():
+    models = json.loads(stack_config("prod")["maas:models"])
+    models[1]["requestTimeout"] = "1h30m"
+    run = run_stack("prod", overrides={"maas:models": models})
+    timeouts = {r["metadata"]["name"]: {rule["timeouts"]["request"] for rule in r["spec"]["rules"]}
+                for r in run.objects("HTTPRoute") if r["metadata"]["namespace"] == "llm-d"}  # fmt: skip
+    assert timeouts == {"qwen3-06b": {"300s"}, "tinyllama-11b": {"1h30m"}}
+    (route,) = run.objects("Route")
+    assert route["metadata"]["annotations"]["haproxy.router.openshift.io/timeout"] == "5400s"
+    # dev's reasoning model streams for up to 20 minutes.
+    dev = {r["metadata"]["name"]: r for r in run_stack("dev").objects("HTTPRoute")}
+    assert dev["deepseek-r1"]["spec"]["rules"][0]["timeouts"]["request"] == "20m"
 
 
 def test_openshift_gets_the_scc_binding_and_a_tls_edge_route(stack_runs):

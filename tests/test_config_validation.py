@@ -232,6 +232,10 @@ BAD = [
         {"platform": "openshift", "leaderWorkerSet": {"install": True}},
         "maas:leaderWorkerSet.install", "true", "Red Hat build of the LeaderWorkerSet Operator",
     ),
+    ("timeout-not-a-duration", {"models": [{"name": "a", "requestTimeout": "5 minutes"}]},
+     "maas:models[0].requestTimeout", '"5 minutes"', "a duration such as 300s"),
+    ("timeout-zero", {"models": [{"name": "a", "requestTimeout": "0s"}]}, "maas:models[0].requestTimeout", '"0s"', "1s to 24h"),
+    ("timeout-over-a-day", {"models": [{"name": "a", "requestTimeout": "25h"}]}, "maas:models[0].requestTimeout", '"25h"', "1s to 24h"),
     # Prefill/decode disaggregation.
     (
         "prefill-on-a-multi-node-model",
