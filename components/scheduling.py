@@ -1,4 +1,5 @@
-"""PoolScheduling: what one pool's endpoint picker learns about who is asking, and how urgent it is.
+"""PoolScheduling: what one pool's endpoint picker learns about who is asking, and how urgent it is
+(and, on the same route transformation, a body whose token usage can be counted: usage.py).
 
 The llm-d router's picker reads two request headers (`pkg/epp/metadata/consts.go` at v0.10.0):
 the name of an InferenceObjective, whose priority orders the flow-control bands, and a fairness
@@ -45,6 +46,7 @@ from .kube import (
     meta,
     target_ref,
 )
+from .usage import USAGE_REPORTING_BODY
 
 OBJECTIVE_HEADER = "x-llm-d-inference-objective"
 FAIRNESS_HEADER = "x-llm-d-inference-fairness-id"
@@ -59,14 +61,16 @@ def objective_expression(pool: str) -> str:
     return f"{json.dumps(objective_name(pool, ''))} + apiKey.{TIER_FIELD}"
 
 
-def scheduling_headers(pool: str) -> dict:
-    """The request transformation of every route to `pool`."""
+def route_request(pool: str) -> dict:
+    """The request transformation of every route to `pool`: the picker's headers, and a body
+    whose usage can be counted (usage.py; one transformation per route, so both live here)."""
     return {
         "set": [
             {"name": OBJECTIVE_HEADER, "value": objective_expression(pool)},
             {"name": FAIRNESS_HEADER, "value": CONSUMER_EXPRESSION},
         ],
         "remove": [*LEGACY_HEADERS, PREFILLER_HEADER],
+        "body": USAGE_REPORTING_BODY,
     }
 
 
@@ -107,7 +111,7 @@ class PoolScheduling(pulumi.ComponentResource):
                 meta(route, args.namespace, object_labels),
                 {
                     "targetRefs": [target_ref(HTTP_ROUTE, route)],
-                    "traffic": {"transformation": {"request": scheduling_headers(args.pool)}},
+                    "traffic": {"transformation": {"request": route_request(args.pool)}},
                 },
                 [*args.crds, *args.routes],
             )

@@ -73,6 +73,8 @@ class Outcome:
     upstream_headers: dict[str, str] = field(default_factory=dict)
     """The request headers after the route's policies: what the backend, and a pool's endpoint
     picker, receive."""
+    upstream_body: bytes = b""
+    """The body after the route's policies."""
 
     @property
     def pool_name(self) -> Optional[str]:
@@ -263,7 +265,10 @@ class GatewaySimulator(ClusterObjects):
     # 1. PreRouting ---------------------------------------------------------------------------
     def _context(self, request_vars: dict[str, Any], api_key: Optional[dict[str, Any]]) -> cel.Context:
         context = cel.Context()
+        # agentgateway's own functions the stack's expressions use (crates/celx/src/general.rs).
         context.add_function("json", lambda raw: json.loads(raw))
+        context.add_function("toJson", lambda value: json.dumps(value))
+        context.add_function("merge", lambda left, right: {**left, **right})
         context.add_variable("request", request_vars)
         if api_key is not None:
             context.add_variable("apiKey", api_key)
@@ -343,9 +348,10 @@ class GatewaySimulator(ClusterObjects):
         return headers
 
     @staticmethod
-    def _transform_request(policy: dict[str, Any], headers: dict[str, str], context: cel.Context) -> None:
+    def _transform_request(policy: dict[str, Any], headers: dict[str, str], context: cel.Context) -> Optional[bytes]:
         """`transformation.request` as transformation_cel.rs applies it: add, then set, then remove;
-        a header whose expression fails is removed, so a client's own value never survives."""
+        a header whose expression fails is removed, so a client's own value never survives. Returns
+        the new body when there is a body expression: empty when it fails."""
         request = policy["spec"].get("traffic", {}).get("transformation", {}).get("request", {})
         for action in ("add", "set"):
             for entry in request.get(action, []):
@@ -359,6 +365,13 @@ class GatewaySimulator(ClusterObjects):
                 headers[name] = f"{headers[name]},{value}" if action == "add" and name in headers else value
         for name in request.get("remove", []):
             headers.pop(name.lower(), None)
+        if "body" not in request:
+            return None
+        try:
+            result = cel.evaluate(request["body"], context)
+        except Exception:
+            return b""
+        return result if isinstance(result, bytes) else (result if isinstance(result, str) else json.dumps(result)).encode()
 
     # 2. Route selection ----------------------------------------------------------------------
     def _listener_accepts(self, route: dict[str, Any], section: Optional[str]) -> bool:
@@ -503,10 +516,12 @@ class GatewaySimulator(ClusterObjects):
                 return outcome
         # Route policies run before the backend is called; of several transformations the most
         # specific attachment (the route's over the Gateway's) is the one that applies.
-        outcome.upstream_headers = dict(seen)
+        outcome.upstream_headers, outcome.upstream_body = dict(seen), body
         transforming = [p for p in policies if "transformation" in p["spec"].get("traffic", {})]
         if transforming:
-            self._transform_request(transforming[-1], outcome.upstream_headers, context)
+            new_body = self._transform_request(transforming[-1], outcome.upstream_headers, context)
+            if new_body is not None:
+                outcome.upstream_body = new_body
         rule = route["spec"]["rules"][rule_index]
         backends = rule.get("backendRefs", [])
         if not backends:
@@ -525,7 +540,7 @@ class GatewaySimulator(ClusterObjects):
             return outcome
         kind = (ref.get("group", ""), ref.get("kind", "Service"))
         if kind == (AGENTGATEWAY, "AgentgatewayBackend"):
-            self._llm_backend(outcome, ref["name"], namespace, limits, context, completion_tokens)
+            self._llm_backend(outcome, ref["name"], namespace, limits, context, completion_tokens, path)
         elif kind == (INFERENCE, "InferencePool"):
             self._pool_backend(outcome, ref["name"], namespace)
         elif kind == ("", "Service"):
@@ -553,9 +568,10 @@ class GatewaySimulator(ClusterObjects):
         limits: list[dict[str, Any]],
         context: cel.Context,
         completion_tokens: int,
+        path: str,
     ) -> None:
         """The LLM path: token budgets are checked before the call with the input tokens known
-        (none without a tokenizer) and charged the response's total afterwards."""
+        (none without a tokenizer) and charged the usage the answer reports afterwards."""
         backend = self._one("AgentgatewayBackend", name, namespace)
         provider = (backend or {}).get("spec", {}).get("ai", {}).get("provider", {}).get("custom", {})
         target = provider.get("backendRef", {})
@@ -569,9 +585,10 @@ class GatewaySimulator(ClusterObjects):
         # custom backendRef may only name a pool in the backend's own namespace
         self._pool_backend(outcome, target["name"], namespace)
         if outcome.status == 200:
-            outcome.body = json.dumps({"object": "chat.completion", "usage": {"total_tokens": completion_tokens}})
+            reported = completion_tokens if reports_usage(outcome.upstream_body, path) else 0
+            outcome.body = json.dumps({"object": "chat.completion", "usage": {"total_tokens": reported}})
             for limit in limits:
-                self._rate_limited(outcome, limit, "Tokens", context, hits=completion_tokens, after_response=True)
+                self._rate_limited(outcome, limit, "Tokens", context, hits=reported, after_response=True)
 
     def _rate_limited(
         self,
@@ -670,6 +687,19 @@ class GatewaySimulator(ClusterObjects):
                     pod_labels = deployment["spec"]["template"]["metadata"].get("labels", {})
                     if _ns(deployment) == namespace and _selects(service["spec"].get("selector", {}), pod_labels):
                         outcome.epp_deployment = deployment
+
+
+def reports_usage(body: bytes, path: str) -> bool:
+    """Whether the model server reports usage for this request: always unless streamed, and a
+    streamed answer only with `stream_options.include_usage` (OpenAI's API; vLLM's serving_chat.py
+    and serving_completion.py), which agentgateway adds to a streamed chat request without any
+    `stream_options` (crates/agentgateway/src/llm/mod.rs process_completions_request)."""
+    request = json.loads(body)
+    if request.get("stream") is not True:
+        return True
+    if path == "/v1/chat/completions" and "stream_options" not in request:
+        return True
+    return (request.get("stream_options") or {}).get("include_usage") is True
 
 
 def _earlier_first(text: str) -> tuple:

@@ -501,3 +501,53 @@ def test_a_budget_the_service_cannot_hold_is_refused():
     too_big = json.dumps([{"name": "team", "tokensPerMinute": 2**32}])
     with pytest.raises(ConfigError, match=r"maas:consumers\[0\]\.tokensPerMinute = 4294967296: Input should be less than or equal to 4294967295"):
         load_config({**stack_config("dev"), "maas:consumers": too_big})
+
+
+# No request shape escapes a token budget ---------------------------------------------------------
+
+SHAPES = [
+    ("/v1/chat/completions", {}),
+    ("/v1/chat/completions", {"stream": True}),
+    ("/v1/chat/completions", {"stream": True, "stream_options": {"include_usage": False}}),
+    ("/v1/chat/completions", {"stream": True, "stream_options": None}),
+    ("/v1/chat/completions", {"n": 2}),
+    ("/v1/completions", {"stream": True}),
+    ("/v1/completions", {"stream": True, "stream_options": {"include_usage": False, "continuous_usage_stats": True}}),
+]
+
+
+def _spend_the_budget(objects, run, path, extra):
+    """One request of this shape that costs more than search-team's 200,000 tokens a minute,
+    then another: the second is refused only if the first was charged."""
+    gateway = GatewaySimulator(objects, *GATEWAY, rate_limiter=RateLimitSimulator(objects))
+    key = _bearer(run.outputs["apiKeys"]["search-team"])
+    body = json.dumps({"model": "Qwen/Qwen3-32B", "messages": [{"role": "user", "content": "hi"}], **extra}).encode()
+    first = gateway.request(body, key, path=path, completion_tokens=250_000)
+    return first, gateway.request(body, key, path=path)
+
+
+@pytest.mark.parametrize("path, extra", SHAPES, ids=[f"{p.rsplit('/', 1)[1]}-{json.dumps(e)}" for p, e in SHAPES])
+def test_every_request_shape_is_charged_its_tokens(stack_runs, path, extra):
+    run = stack_runs["dev"]
+    first, second = _spend_the_budget(run.objects(), run, path, extra)
+    assert (first.status, second.status) == (200, 429)
+    sent = json.loads(first.upstream_body)
+    assert sent["messages"] == [{"role": "user", "content": "hi"}] and sent["model"] == "Qwen/Qwen3-32B"
+    if extra.get("stream"):
+        assert sent["stream_options"]["include_usage"] is True
+        assert all(sent["stream_options"][k] == v for k, v in (extra.get("stream_options") or {}).items() if k != "include_usage")
+    else:
+        assert sent == {"model": "Qwen/Qwen3-32B", "messages": [{"role": "user", "content": "hi"}], **extra}  # unchanged
+
+
+def test_without_the_usage_rewrite_a_stream_would_be_free(stack_runs):
+    """What the route's body rewrite prevents: the same policies without it let a stream with
+    include_usage false through uncharged (agentgateway adds the flag only when stream_options is
+    absent)."""
+    run = stack_runs["dev"]
+    objects = copy.deepcopy(run.objects())
+    for policy in objects:
+        if policy["kind"] == "AgentgatewayPolicy":
+            policy["spec"].get("traffic", {}).get("transformation", {}).get("request", {}).pop("body", None)
+    first, second = _spend_the_budget(objects, run, "/v1/chat/completions", {"stream": True, "stream_options": {"include_usage": False}})
+    assert (first.status, second.status) == (200, 200)
