@@ -4,6 +4,9 @@ VENV ?= .venv
 # Real CRDs the schema tests validate against (`make crds` downloads them into crds-download/).
 MAAS_CRDS_DIR ?= ../shared/crds
 KIND_CLUSTER ?= maas
+# The CLI `make dev` installs when none (or one older than 3.187.0) is on PATH: CI's pin.
+PULUMI_VERSION ?= 3.272.0
+PREFLIGHT = $(PYTHON) scripts/preflight.py
 KIND_VERSION ?= v0.30.0
 TOOLS := $(HOME)/.local/bin
 export PATH := $(HOME)/.pulumi/bin:$(TOOLS):$(PATH)
@@ -35,7 +38,8 @@ cluster:
 	@mkdir -p $(HOME)/.pulumi-local
 
 dev: cluster
-	@command -v pulumi >/dev/null || curl -fsSL https://get.pulumi.com | sh
+	@$(PREFLIGHT) --cli 2>/dev/null || curl -fsSL https://get.pulumi.com | sh -s -- --version $(PULUMI_VERSION)
+	@$(PREFLIGHT) --cli
 	$(DEV_ENV); \
 	pulumi stack select dev --create --secrets-provider passphrase && \
 	pulumi install && \
@@ -47,15 +51,19 @@ DEV_ENV = export KUBECONFIG=$(CURDIR)/.kube/$(KIND_CLUSTER).yaml PULUMI_BACKEND_
 	  PULUMI_CONFIG_PASSPHRASE="$${PULUMI_CONFIG_PASSPHRASE-}"
 
 preview:
-	$(DEV_ENV); pulumi preview --stack dev --policy-pack policy
+	@$(DEV_ENV); $(PREFLIGHT) --stack dev
+	@$(DEV_ENV); pulumi preview --stack dev --policy-pack policy
 
 up:
-	$(DEV_ENV); pulumi up --stack dev --policy-pack policy
+	@$(DEV_ENV); $(PREFLIGHT) --stack dev
+	@$(DEV_ENV); pulumi up --stack dev --policy-pack policy
 
 # After `make dev`: every served name answers through the gateway with the playground key.
 smoke: $(VENV)/installed
-	$(DEV_ENV); \
-	kubectl -n agentgateway-system port-forward svc/inference-gateway 8080:80 >/dev/null & forward=$$!; \
-	trap "kill $$forward" EXIT; sleep 3; \
-	pulumi stack output --stack dev --json --show-secrets \
-	  | $(VENV)/bin/python -m llm_maas.smoke --url http://localhost:8080 --stack-outputs - --consumer playground
+	@$(DEV_ENV); $(PREFLIGHT) --stack dev --tool kubectl --file .kube/$(KIND_CLUSTER).yaml
+	@$(DEV_ENV); \
+	outputs=$$(pulumi stack output --stack dev --json --show-secrets) || { echo "error: the dev stack has no outputs yet: run make dev" >&2; exit 2; }; \
+	kubectl -n agentgateway-system port-forward svc/inference-gateway 8080:80 >/dev/null 2>&1 & forward=$$!; \
+	trap 'kill $$forward 2>/dev/null || true' EXIT; sleep 3; \
+	kill -0 $$forward 2>/dev/null || { echo "error: kubectl port-forward to the gateway did not start (is the kind cluster up? make dev)" >&2; exit 2; }; \
+	echo "$$outputs" | $(VENV)/bin/python -m llm_maas.smoke --url http://localhost:8080 --stack-outputs - --consumer playground

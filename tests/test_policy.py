@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 import sys
 
 import pulumi
@@ -215,3 +216,20 @@ def test_the_pack_stops_what_the_config_allows_but_operators_must_not_ship(analy
     servers = {r.name for r in run.registrations if r.type == DEPLOYMENT and "vllm/vllm-openai:latest" in str(r.inputs)}
     assert servers
     assert found == {(p, s) for p in ("images-pinned", "credentials-stay-in-secrets") for s in servers}
+
+
+def test_the_installed_library_ships_the_pack_and_says_where_it_is():
+    """`python -m llm_maas.policy --path` names a folder the CLI can run as a pack: a stack that
+    installed llm-maas passes it to `pulumi preview --policy-pack`. Every file the CLI needs there
+    besides Python modules is package data, so a wheel carries it too."""
+    import subprocess
+    import tomllib
+
+    done = subprocess.run([sys.executable, "-m", "llm_maas.policy", "--path"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    pack = Path(done.stdout.strip())
+    assert {"PulumiPolicy.yaml", "requirements.txt", "__main__.py", "maas_policies.py"} <= {p.name for p in pack.iterdir()}
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "llm_maas.policy" in setuptools["packages"] and setuptools["package-dir"]["llm_maas.policy"] == "policy"
+    data = {p.name for p in (REPO / "policy").iterdir() if p.is_file() and p.suffix != ".py"}
+    assert data == set(setuptools["package-data"]["llm_maas.policy"])

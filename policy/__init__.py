@@ -1,0 +1,1 @@
+"""The maas policy pack (`pulumi preview --policy-pack policy`); installed as llm_maas.policy."""
