@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, NamedTuple, Optional
 
-from pydantic import Field, PositiveInt, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import Field, PositiveInt, PrivateAttr, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_snake
 
 from .consumers import Consumer, RateLimit, check_consumers
@@ -538,12 +538,16 @@ class Config(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _resolve_and_check(self) -> "Config":
+    def _resolve_and_check(self, info: ValidationInfo) -> "Config":
+        # When the loader re-checks a config without its unparsable entries, it names what those
+        # entries declare, so references to them are not reported twice (loader.validate).
+        context = info.context or {}
         violations: list[Violation] = []
         self._resolve_platform_defaults(violations)
         name_owner = self._check_models(violations)
-        violations += check_consumers(self.consumers, self.rate_limit, name_owner)
-        violations += check_tiers(self.tiers, self.consumers)
+        declared = {name: ("models",) for name in context.get("declared_names", ())}
+        violations += check_consumers(self.consumers, self.rate_limit, {**declared, **name_owner})
+        violations += check_tiers(self.tiers, self.consumers, context.get("declared_tiers", set()))
         resolve_scaling(self.monitoring, self.autoscaling, self.platform)
         violations += check_scaling(
             self.models, self.monitoring, self.autoscaling, self.platform, self.gpu_budget

@@ -22,11 +22,6 @@ def dotted_path(loc: Sequence[str | int]) -> str:
     return path
 
 
-def key_path(loc: Sequence[str | int]) -> str:
-    """The full config key path a user edits: `maas:models[1].adapters[0]`."""
-    return f"{CONFIG_NAMESPACE}:{dotted_path(loc)}"
-
-
 def show_value(value: Any) -> str:
     try:
         return json.dumps(value, sort_keys=True, default=str)
@@ -40,14 +35,26 @@ class Violation:
     value: Any
     message: str
 
+    def render(self, prefix: str = f"{CONFIG_NAMESPACE}:") -> str:
+        return f"{prefix}{dotted_path(self.loc)} = {show_value(self.value)}: {self.message}"
+
     def __str__(self) -> str:
-        return f"{key_path(self.loc)} = {show_value(self.value)}: {self.message}"
+        return self.render()
+
+
+# Where the config came from, for the error's first line and its key paths: stack files' keys
+# live under `maas:`; a catalog dict in a program (load_catalog) has its keys at the top.
+STACK_CONFIG = ("invalid stack config", f"{CONFIG_NAMESPACE}:")
+CATALOG = ("invalid catalog", "")
 
 
 class ConfigError(Exception):
-    """The stack config breaks one or more rules; raised before any resource is registered."""
+    """The config breaks one or more rules; raised before any resource is registered."""
 
-    def __init__(self, violations: Iterable[Violation]):
+    def __init__(self, violations: Iterable[Violation], source: tuple[str, str] = STACK_CONFIG):
         self.violations = tuple(violations)
-        lines = "\n".join(f"  - {v}" for v in self.violations)
-        super().__init__(f"invalid stack config ({len(self.violations)} problem(s)):\n{lines}")
+        self.source = source
+        heading, prefix = source
+        count = len(self.violations)
+        lines = "\n".join(f"  - {v.render(prefix)}" for v in self.violations)
+        super().__init__(f"{heading} ({count} problem{'' if count == 1 else 's'}):\n{lines}")

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .config import Config
-from .errors import CONFIG_NAMESPACE, ConfigError, Violation
+from .errors import CATALOG, CONFIG_NAMESPACE, STACK_CONFIG, ConfigError, Violation
 
 SECRET_KEYS = ("hfToken",)
 
@@ -95,10 +95,72 @@ def load_config(values: Mapping[str, Any], secret_keys: Iterable[str] = ()) -> C
         # Secrets are strings even when they happen to look like JSON.
         if key in raw:
             raw[key] = values[prefix + key]
+    return validate(raw, STACK_CONFIG)
+
+
+# The lists whose entries are checked one by one: an entry that does not parse is left out of the
+# second pass, and the rest still get their cross-field checks.
+ENTRY_LISTS = ("models", "consumers", "tiers")
+
+
+def validate(raw: Mapping[str, Any], source: tuple[str, str]) -> Config:
+    """A Config, or one ConfigError with every problem: the fields that do not parse, and what the
+    cross-field rules find in everything that does (pydantic runs those only on a whole model)."""
     try:
-        return Config.model_validate(raw)
+        return Config.model_validate(dict(raw))
     except ValidationError as error:
-        raise ConfigError(_violations(error)) from None
+        field_violations = list(_violations(error))
+        cross = _cross_field_violations(dict(raw), error)
+    raise ConfigError(field_violations + cross, source) from None
+
+
+def _cross_field_violations(raw: dict[str, Any], error: ValidationError) -> list[Violation]:
+    """The cross-field rules over the config without the entries and keys that failed to parse.
+    Names those entries declare still count as declared (a consumer naming a model whose entry
+    has a typo is not also told the model does not exist), and each violation keeps the index
+    its entry has in the config as written."""
+    bad_keys: set[Any] = set()
+    bad_entries: dict[str, set[int]] = {key: set() for key in ENTRY_LISTS}
+    for detail in error.errors(include_url=False):
+        loc = detail["loc"]
+        if len(loc) > 1 and loc[0] in ENTRY_LISTS and isinstance(loc[1], int) and isinstance(raw.get(loc[0]), list):
+            bad_entries[loc[0]].add(loc[1])
+        elif loc:
+            bad_keys.add(loc[0])
+    partial = {key: value for key, value in raw.items() if key not in bad_keys}
+    kept: dict[str, list[int]] = {}
+    for key, bad in bad_entries.items():
+        if bad:
+            kept[key] = [i for i in range(len(raw[key])) if i not in bad]
+            partial[key] = [raw[key][i] for i in kept[key]]
+    unparsed = {key: [raw[key][i] for i in sorted(bad)] for key, bad in bad_entries.items() if bad}
+    context = {
+        "declared_names": {name for entry in unparsed.get("models", []) for name in _declared_names(entry)},
+        "declared_tiers": {entry.get("name") for entry in unparsed.get("tiers", []) if isinstance(entry, dict)},
+    }
+    try:
+        Config.model_validate(partial, context=context)
+    except ConfigError as found:
+        violations = found.violations
+    except ValidationError:
+        return []  # what is left does not make a whole config (say, no model parsed)
+    else:
+        return []
+
+    def original(loc: tuple) -> tuple:
+        if len(loc) > 1 and loc[0] in kept and isinstance(loc[1], int):
+            return (loc[0], kept[loc[0]][loc[1]], *loc[2:])
+        return loc
+
+    return [Violation(original(v.loc), v.value, v.message) for v in violations if v.loc[:1] and v.loc[0] not in bad_keys]
+
+
+def _declared_names(entry: Any) -> list[str]:
+    if not isinstance(entry, dict):
+        return []
+    adapters = entry.get("adapters") if isinstance(entry.get("adapters"), list) else []
+    names = [entry.get("name"), *(a.get("name") if isinstance(a, dict) else a for a in adapters)]
+    return [name for name in names if isinstance(name, str)]
 
 
 def load_catalog(values: Mapping[str, Any]) -> Config:
@@ -111,11 +173,8 @@ def load_catalog(values: Mapping[str, Any]) -> Config:
         if key in values
     ]
     if leaked:
-        raise ConfigError(leaked)
-    try:
-        return Config.model_validate(dict(values))
-    except ValidationError as error:
-        raise ConfigError(_violations(error)) from None
+        raise ConfigError(leaked, CATALOG)
+    return validate(values, CATALOG)
 
 
 def load_stack_config() -> Config:

@@ -7,7 +7,7 @@ picker's default, priority 0 (llm-d-router v0.10.0 `pkg/epp/requestcontrol/direc
 
 from __future__ import annotations
 
-from typing import Annotated, Sequence
+from typing import AbstractSet, Annotated, Sequence
 
 from pydantic import AfterValidator, Field
 
@@ -41,7 +41,9 @@ def priority_bands(tiers: Sequence[Tier]) -> list[int]:
     return sorted({UNTIERED_PRIORITY, *(tier.priority for tier in tiers)}, reverse=True)
 
 
-def check_tiers(tiers: Sequence[Tier], consumers: Sequence[Consumer]) -> list[Violation]:
+def check_tiers(tiers: Sequence[Tier], consumers: Sequence[Consumer], also_declared: AbstractSet[str] = frozenset()) -> list[Violation]:
+    """Unique tier names, and every consumer's tier declared (`also_declared`: tiers declared by
+    entries that did not parse, which the loader leaves out of this check)."""
     violations: list[Violation] = []
     first_use: dict[str, int] = {}
     for index, tier in enumerate(tiers):
@@ -53,7 +55,7 @@ def check_tiers(tiers: Sequence[Tier], consumers: Sequence[Consumer]) -> list[Vi
         else:
             first_use[tier.name] = index
     for index, consumer in enumerate(consumers):
-        if consumer.tier is not None and consumer.tier not in first_use:
+        if consumer.tier is not None and consumer.tier not in first_use and consumer.tier not in also_declared:
             allowed = ", ".join(sorted(first_use)) or "none (maas:tiers is empty)"
             violations.append(
                 Violation(("consumers", index, "tier"), consumer.tier,

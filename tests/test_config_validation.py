@@ -340,3 +340,32 @@ def test_a_token_that_would_leak_or_clash_is_refused(values, path, rule):
 
 def test_other_namespaces_config_is_ignored():
     assert load_config({**config_with(), "kubernetes:context": "kind-maas"}).models
+
+
+def test_every_problem_is_reported_in_one_pass():
+    """A typo in one model, a consumer naming a model no entry serves, and a duplicate tier: all
+    three at once, each at the index it has in the file. A consumer naming the mistyped model's
+    own name is not told that model does not exist."""
+    values = config_with(
+        models=[{"name": "a", "replica": 2}, {"name": "b", "server": "simulator"}],
+        consumers=[{"name": "team", "models": ["a"]}, {"name": "other", "models": ["zzz"], "tier": "gold"}],
+        tiers=[{"name": "gold", "priority": 1}, {"name": "gold", "priority": 2}],
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(values)
+    paths = sorted(v.loc for v in caught.value.violations)
+    assert paths == [("consumers", 1, "models", 0), ("models", 0, "replica"), ("tiers", 1, "name")], caught.value
+    assert str(caught.value).startswith("invalid stack config (3 problems):")
+
+
+def test_cross_field_problems_keep_their_entrys_index_when_an_earlier_entry_failed():
+    values = config_with(models=[{"name": "a", "replica": 2}, {"name": "b", "server": "simulator", "tensorParallel": 2}])
+    with pytest.raises(ConfigError) as caught:
+        load_config(values)
+    assert {v.loc for v in caught.value.violations} == {("models", 0, "replica"), ("models", 1, "tensorParallel")}
+
+
+def test_one_problem_is_one_problem():
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_with(models=[{"name": "a", "replica": 2}]))
+    assert str(caught.value).splitlines()[0] == "invalid stack config (1 problem):"

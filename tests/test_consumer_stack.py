@@ -52,7 +52,10 @@ def test_protect_given_to_the_component_reaches_every_object(consumer_run):
 def test_a_plain_dict_catalog_is_validated_like_stack_config():
     with pytest.raises(ConfigError) as caught:
         load_catalog({"models": [{"name": "a", "replica": 2}]})
-    assert "models[0].replica" in str(caught.value) and "replicas" in str(caught.value)
+    message = str(caught.value)
+    # Its words and paths are the dict's own: no stack config, no `maas:` prefix.
+    assert message.splitlines()[0] == "invalid catalog (1 problem):"
+    assert "  - models[0].replica = 2: unknown key 'replica'" in message and "maas:" not in message
     with pytest.raises(ConfigError) as caught:
         load_catalog({"models": [{"name": "a"}], "hfToken": "hf_in_source_code"})
     assert "hfTokenSecret" in str(caught.value) and "hf_in_source_code" not in str(caught.value)
