@@ -44,14 +44,16 @@ from .kube import (
 MODEL_LIST_PATH = "/v1/models"
 # The key metadata field (`apiKey.<field>` in CEL) listing the names a consumer may call.
 KEY_MODELS_FIELD = "models"
-LIST_PORT = 8080  # nginx-unprivileged listens here as UID 101
+LIST_PORT = 8080  # nginx-unprivileged listens here, unprivileged
 LIST_DIR = "/srv/models"
 LIST_FILE = "models.json"
 CONF_DIR = "/etc/nginx/conf.d"
 HEALTH_PATH = "/healthz"
 REPLICAS = 2
-# The nginx-unprivileged image's user (its Dockerfile: ARG UID=101, USER $UID).
-NGINX_UID = 101
+# nginx-unprivileged runs under any UID (built for OpenShift's arbitrary UIDs: it writes only to
+# /tmp, mounted here); one of 10000 or more never matches a user of the node, where its own 101
+# could (checkov CKV_K8S_40).
+NGINX_UID = 10101
 
 # Response-phase CEL sees the request's `apiKey` (agentgateway RequestSnapshot) and the buffered
 # body; a body expression that yields a map is sent as JSON. Unrestricted consumers get the body

@@ -52,8 +52,11 @@ REDIS_PORT = 6379
 CONFIG_ROOT = "/data"
 CONFIG_SUBDIRECTORY = "ratelimit"
 CONFIG_FILE = "config.yaml"
-# The official Redis image's `redis` user; its entrypoint only drops privileges when root.
-REDIS_UID = 999
+# Not the image's own `redis` user (999): a UID of 10000 or more never matches a user of the node
+# (checkov CKV_K8S_40). Redis needs no passwd entry; it reads its config (a Secret volume, 0644)
+# and, with no persistence, writes nothing but its emptyDir working directory. The image's
+# entrypoint only drops privileges when started as root, so it runs as given.
+REDIS_UID = 10999
 REDIS_CONF_DIR = "/etc/redis"
 
 

@@ -67,7 +67,9 @@ class Versions(StrictModel):
         description="envoyproxy/ratelimit, the shared budget service (distroless, UID 65532).",
     )
     redis_image: Image = Field(
-        "redis:7.4.3-alpine", description="Redis holding the rate-limit counters (UID 999, no persistence)."
+        # The newest patch of the 7.4 line (its security releases land as patches): bump it with
+        # each 7.4.x release, as Redis's release notes and the official image tags announce them.
+        "redis:7.4.11-alpine", description="Redis holding the rate-limit counters (runs as UID 10999, no persistence)."
     )
     kube_prometheus_stack: str = Field(
         # The newest chart that ships prometheus-operator v0.93.0, whose CRDs the tests validate against.
