@@ -2,16 +2,19 @@
 
 Not a test: run it, then copy the table into the README.
 
-    .venv/bin/python tests/benchmark.py
+    .venv/bin/python tests/benchmark.py                 # every series, a few minutes
+    .venv/bin/python tests/benchmark.py --help          # the size options
+    .venv/bin/python tests/benchmark.py --max-names 200 --repeats 1   # a quick look
 
 Four series: names as the issue shapes them (models of 1 base + 19 adapters), the worst case
 for object count (one name per model), 100 consumers with keys and budgets in front of a
-200-name catalog, and tiers (an objective per tier per pool) in front of the same catalog. Times are the median of REPEATS runs of the real
+200-name catalog, and tiers (an objective per tier per pool) in front of the same catalog. Times are the median of --repeats runs of the real
 __main__.py; they include the mock monitor's own bookkeeping.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import platform
 import statistics
@@ -26,7 +29,7 @@ import json  # noqa: E402
 from catalogs import catalog_config, consumers, simulator_catalog  # noqa: E402
 from harness import run_program  # noqa: E402
 
-REPEATS = 3
+DEFAULT_REPEATS = 3
 # (models, adapters per model, consumers, tiers)
 SERIES = {
     "20 names per model": [(1, 0, 0, 0), (1, 19, 0, 0), (10, 19, 0, 0), (50, 19, 0, 0)],
@@ -36,7 +39,7 @@ SERIES = {
 }
 
 
-def measure(models: int, adapters: int, consumer_count: int, tier_count: int) -> dict:
+def measure(models: int, adapters: int, consumer_count: int, tier_count: int, repeats: int) -> dict:
     catalog = simulator_catalog(models, adapters)
     config = catalog_config(catalog)
     tiers = [{"name": f"tier-{i}", "priority": 10 * (tier_count - i)} for i in range(tier_count)]
@@ -47,7 +50,7 @@ def measure(models: int, adapters: int, consumer_count: int, tier_count: int) ->
     if tiers:
         config["maas:tiers"] = json.dumps(tiers)
     times = []
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         start = time.perf_counter()
         run = run_program(config)
         times.append(time.perf_counter() - start)
@@ -64,23 +67,75 @@ def measure(models: int, adapters: int, consumer_count: int, tier_count: int) ->
     }
 
 
-def main() -> None:
+def shape(text: str) -> tuple[int, int, int, int]:
+    """`MODELS,ADAPTERS,CONSUMERS,TIERS`, e.g. `50,19,100,4`."""
+    try:
+        models, adapters, consumer_count, tier_count = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected MODELS,ADAPTERS,CONSUMERS,TIERS, e.g. 50,19,100,4") from None
+    if models < 1 or min(adapters, consumer_count, tier_count) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1 model; adapters, consumers and tiers 0 or more")
+    return models, adapters, consumer_count, tier_count
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="tests/benchmark.py",
+        description="Time the real __main__.py under Pulumi mocks as the catalog grows; prints a Markdown table.",
+    )
+    parser.add_argument(
+        "--series", action="append", choices=list(SERIES), metavar="NAME",
+        help=f"run only this series (repeatable); one of: {', '.join(repr(name) for name in SERIES)}. Default: all.",
+    )
+    parser.add_argument(
+        "--max-names", type=int, metavar="N",
+        help="skip shapes whose catalog has more than N names (models x (1 + adapters)). Default: no limit.",
+    )
+    parser.add_argument(
+        "--shape", action="append", type=shape, metavar="M,A,C,T",
+        help="measure this shape instead of the series: M models of 1 base + A adapters, C consumers, T tiers (repeatable).",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=DEFAULT_REPEATS, metavar="N",
+        help=f"runs per shape; the median is reported. Default: {DEFAULT_REPEATS}.",
+    )
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats: at least 1")
+    if args.shape and (args.series or args.max_names is not None):
+        parser.error("--shape measures exactly the shapes given; drop --series and --max-names")
+    return args
+
+
+def selected_shapes(args: argparse.Namespace) -> list[tuple[str, tuple[int, int, int, int]]]:
+    if args.shape:
+        return [("custom", s) for s in args.shape]
+    return [
+        (series, s)
+        for series, shapes in SERIES.items()
+        if not args.series or series in args.series
+        for s in shapes
+        if args.max_names is None or s[0] * (1 + s[1]) <= args.max_names
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     logging.getLogger().setLevel(logging.ERROR)  # the open-gateway warning, once per run
-    print(f"Python {platform.python_version()} on {platform.machine()}, {REPEATS} runs each, median\n")
+    print(f"Python {platform.python_version()} on {platform.machine()}, {args.repeats} runs each, median\n")
     print(
         "| series | names | models | consumers | tiers | Kubernetes objects | objects per model | registrations "
         "| seconds | ms per object |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for series, shapes in SERIES.items():
-        for models, adapters, consumer_count, tier_count in shapes:
-            row = measure(models, adapters, consumer_count, tier_count)
-            per_model = (row["objects"] - objects_without_models()) / row["models"]
-            shown = f"{per_model:.0f}" if not consumer_count else "—"
-            print(
-                f"| {series} | {row['names']} | {row['models']} | {consumer_count} | {tier_count} | {row['objects']} | {shown} | "
-                f"{row['registrations']} | {row['seconds']:.2f} | {row['ms_per_object']:.2f} |"
-            )
+    for series, (models, adapters, consumer_count, tier_count) in selected_shapes(args):
+        row = measure(models, adapters, consumer_count, tier_count, args.repeats)
+        per_model = (row["objects"] - objects_without_models()) / row["models"]
+        shown = f"{per_model:.0f}" if not consumer_count else "—"
+        print(
+            f"| {series} | {row['names']} | {row['models']} | {consumer_count} | {tier_count} | {row['objects']} | {shown} | "
+            f"{row['registrations']} | {row['seconds']:.2f} | {row['ms_per_object']:.2f} |"
+        )
 
 
 _FIXED: list[int] = []
