@@ -5,6 +5,7 @@ A fake `pulumi` on a PATH of the test's own stands in for the CLI."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,17 @@ def test_make_dev_installs_the_pinned_cli_the_workflow_uses():
     assert f"PULUMI_VERSION: {pinned}" in workflow
     assert tuple(map(int, pinned.split("."))) >= (3, 187, 0)
     assert os.access(PREFLIGHT, os.R_OK)
+
+
+def test_the_readme_minimum_is_the_one_checked(tmp_path):
+    readme = (REPO / "README.md").read_text()
+    stated = re.search(r"\| Pulumi CLI \|[^|]*\| \*\*(\d+\.\d+\.\d+) or newer\*\* \|", readme)
+    assert stated, "README's prerequisites table names the minimum Pulumi CLI"
+    major, minor, patch = (int(part) for part in stated.group(1).split("."))
+    # Just below the README's minimum is refused; the minimum itself passes.
+    for version, refused in ((f"{major}.{minor - 1}.{patch}", True), (stated.group(1), False)):
+        machine = tmp_path / version
+        (machine / "bin").mkdir(parents=True)
+        fake_pulumi(machine / "bin", version)
+        done = _preflight(machine, "--cli")
+        assert (done.returncode == 2) is refused, (version, done.stderr)
