@@ -21,6 +21,7 @@ from typing import Any, Iterator, Optional
 import cel
 import jsonschema
 import kubernetes_validate
+import pytest
 import yaml
 
 # kubernetes-validate re-reads its JSON schema files on every call (seconds for a 1,000-name
@@ -320,3 +321,11 @@ def crds_dir() -> Optional[Path]:
 
     value = os.environ.get("MAAS_CRDS_DIR")
     return Path(value) if value and Path(value).is_dir() else None
+
+
+# Tests that validate against the real CRDs skip without them, saying how to get them.
+needs_crds = pytest.mark.skipif(
+    crds_dir() is None,
+    reason="MAAS_CRDS_DIR does not name a folder of CRDs: run `make test` with ../shared/crds beside this "
+    "clone, or `make crds` (downloads the pinned versions) and then `MAAS_CRDS_DIR=crds-download make test`",
+)

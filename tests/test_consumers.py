@@ -401,7 +401,7 @@ def test_rate_limit_configuration_reloads_in_place(stack):
     assert RateLimitSimulator(mutated).limits("inference-gateway-ratelimit", "agentgateway-system", 8081) is None
 
 
-@pytest.mark.skipif(schema_check.crds_dir() is None, reason="MAAS_CRDS_DIR does not name a folder of CRDs")
+@schema_check.needs_crds
 @pytest.mark.parametrize(
     "overrides",
     [

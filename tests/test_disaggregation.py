@@ -257,7 +257,7 @@ def test_dashboards_split_queue_kv_and_ttft_by_role(big_run):
 # Schemas and policies ------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(schema_check.crds_dir() is None, reason="MAAS_CRDS_DIR does not name a folder of CRDs")
+@schema_check.needs_crds
 def test_every_object_of_the_example_is_valid(big_run):
     config = load_config(stack_config("prod"))
     crds = schema_check.catalog(schema_check.crds_dir(), schema_check.crd_pins(config.versions))

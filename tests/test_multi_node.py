@@ -142,7 +142,7 @@ def test_the_budget_counts_nodes():
     assert "maas:gpuBudget = 20" in str(caught.value) and "deepseek-ai/DeepSeek-R1 16" in str(caught.value)
 
 
-@pytest.mark.skipif(schema_check.crds_dir() is None, reason="MAAS_CRDS_DIR does not name a folder of CRDs")
+@schema_check.needs_crds
 def test_the_leader_worker_set_is_valid_against_the_real_crd(big_run):
     config = load_config(stack_config("prod"))
     crds = schema_check.catalog(schema_check.crds_dir(), schema_check.crd_pins(config.versions))

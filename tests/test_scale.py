@@ -12,7 +12,6 @@ from harness import run_program
 from llm_maas.models import Versions
 
 CEL_EXPRESSION_LIMIT = 16_384  # agentgateway's cap on one expression
-needs_crds = pytest.mark.skipif(schema_check.crds_dir() is None, reason="MAAS_CRDS_DIR does not name a folder of CRDs")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +53,7 @@ def test_policy_expressions_stay_under_the_cel_limit_at_any_size(thousand_names)
     assert gateway_policies(small) == gateway_policies(run)  # the shared policies do not grow with the catalog
 
 
-@needs_crds
+@schema_check.needs_crds
 def test_a_thousand_names_pass_the_api_schemas(thousand_names):
     _, run = thousand_names
     crds = schema_check.catalog(schema_check.crds_dir(), schema_check.crd_pins(Versions()))
@@ -85,7 +84,7 @@ def test_a_model_with_more_names_than_a_route_holds_gets_more_routes(three_hundr
         assert gateway.request(json.dumps({"model": name}).encode()).pool_name == "model-0-7b"
 
 
-@needs_crds
+@schema_check.needs_crds
 def test_split_routes_pass_the_httproute_schema_and_its_match_cap(three_hundred_names):
     _, run = three_hundred_names
     crds = schema_check.catalog(schema_check.crds_dir(), schema_check.crd_pins(Versions()))

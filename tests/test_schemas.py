@@ -9,18 +9,13 @@ from harness import stack_config
 from llm_maas.models import load_config
 
 CRDS = schema_check.crds_dir()
-needs_crds = pytest.mark.skipif(
-    CRDS is None,
-    reason="MAAS_CRDS_DIR does not name a folder of CRDs (make test points it at ../shared/crds; "
-    "python -m llm_maas.models.crds downloads them)",
-)
 
 
 def catalog_for(config):
     return schema_check.catalog(CRDS, schema_check.crd_pins(config.versions))
 
 
-@needs_crds
+@schema_check.needs_crds
 def test_every_object_of_each_stack_is_valid(stack):
     name, run = stack
     problems = schema_check.validate_all(run.objects(), catalog_for(load_config(stack_config(name))))
@@ -58,7 +53,7 @@ def _broken(objects, key, change):
     return obj
 
 
-@needs_crds
+@schema_check.needs_crds
 @pytest.mark.parametrize(
     "key, change, expected",
     [
