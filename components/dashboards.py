@@ -10,6 +10,7 @@ import json
 from typing import Sequence
 
 from . import metrics
+from .kube import PART_OF
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 RATE = "$__rate_interval"
@@ -53,7 +54,7 @@ def _dashboard(uid: str, title: str, panels: list[dict], variables: dict) -> str
         {
             "uid": uid,
             "title": title,
-            "tags": ["maas"],
+            "tags": [PART_OF],
             "editable": False,
             "schemaVersion": 39,
             "time": {"from": "now-1h", "to": "now"},

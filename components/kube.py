@@ -7,7 +7,7 @@ from typing import Mapping, NamedTuple, Optional, Protocol, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-PART_OF = "maas"
+from llm_maas.models.listing import PRODUCT as PART_OF
 
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 INFERENCE_GROUP = "inference.networking.k8s.io"

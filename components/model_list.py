@@ -21,11 +21,11 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from llm_maas.models.listing import model_list_document
 from .inference_gateway import GatewayParentRef
 from .kube import (
     AGENTGATEWAY_POLICY,
     HTTP_ROUTE,
-    PART_OF,
     admit_ingress,
     child,
     custom_resource,
@@ -57,7 +57,13 @@ NGINX_UID = 10101
 
 # Response-phase CEL sees the request's `apiKey` (agentgateway RequestSnapshot) and the buffered
 # body; a body expression that yields a map is sent as JSON. Unrestricted consumers get the body
-# untouched, and so does any non-200 answer.
+# untouched, and so does any non-200 answer. A failed expression would send an empty body
+# (http/transformation_cel.rs apply_response at v1.4.1), so the filter parses only what it can:
+# the listing location answers a GET with the whole file or not at all. `max_ranges 0` ignores
+# Range (a 206 slice is neither parseable nor filtered, so it would also show names the key may
+# not call), `etag off` and `if_modified_since off` ignore conditional requests (no bodiless
+# 304), `gzip off` keeps the body plain whatever the image's nginx.conf says; and the document
+# fits the 2 MiB buffer (models/listing.py).
 FILTER_EXPRESSION = (
     f"has(apiKey.{KEY_MODELS_FIELD}) && response.code == 200 ? "
     f'{{"object": "list", "data": json(response.body).data.filter(m, m.id in apiKey.{KEY_MODELS_FIELD})}} '
@@ -74,6 +80,10 @@ NGINX_CONF = f"""server {{
         types {{ }}
         default_type application/json;
         alias {LIST_DIR}/{LIST_FILE};
+        max_ranges 0;
+        etag off;
+        if_modified_since off;
+        gzip off;
     }}
     location = {HEALTH_PATH} {{
         access_log off;
@@ -86,18 +96,6 @@ NGINX_CONF = f"""server {{
     }}
 }}
 """
-
-
-def model_list_document(served_names: Sequence[str]) -> str:
-    """The OpenAI list. `created` is 0: the catalog records no creation time, and a changing
-    value would rewrite the ConfigMap on every run."""
-    return json.dumps(
-        {
-            "object": "list",
-            "data": [{"id": name, "object": "model", "created": 0, "owned_by": PART_OF} for name in served_names],
-        },
-        separators=(",", ":"),
-    )
 
 
 @dataclass

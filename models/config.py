@@ -19,6 +19,7 @@ from .errors import ConfigError, Violation, dotted_path
 from .scaling import Autoscaling, ModelAutoscaling, Monitoring, check_scaling, resolve_scaling
 from .tiers import Tier, check_tiers
 from .disaggregation import Prefill, check_disaggregation
+from .listing import check_listing
 from .names import DECODE, DNS1035_RULE, POOL_NAME_MAX, PREFILL, ROLE_LABEL, derive_pool_name, is_dns1035_label, pool_selector
 from .types import ClientName, DNS1123Label, DNS1123Subdomain, Duration, Hostname, Image, PoolName, Quantity, Release, RenderDirectory, ResourceName, Resources, StrictModel, duration_seconds
 
@@ -547,6 +548,7 @@ class Config(StrictModel):
         violations: list[Violation] = []
         self._resolve_platform_defaults(violations)
         name_owner = self._check_models(violations)
+        violations += check_listing(self.served_names)
         declared = {name: ("models",) for name in context.get("declared_names", ())}
         violations += check_consumers(self.consumers, self.rate_limit, {**declared, **name_owner})
         violations += check_tiers(self.tiers, self.consumers, context.get("declared_tiers", set()))

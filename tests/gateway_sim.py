@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import json
 import re
@@ -547,8 +548,7 @@ class GatewaySimulator(ClusterObjects):
             self._service_backend(outcome, ref, namespace, path)
         else:
             outcome.status, outcome.body = 500, f"unexpected backend {ref}"
-        if outcome.status == 200:
-            self._transform_response(outcome, policies, request_vars)
+        self._transform_response(outcome, policies, request_vars)
         return outcome
 
     def _pool_backend(self, outcome: Outcome, name: str, namespace: str) -> None:
@@ -642,7 +642,9 @@ class GatewaySimulator(ClusterObjects):
         for deployment in self._all("Deployment"):
             labels = deployment["spec"]["template"]["metadata"].get("labels", {})
             if _ns(deployment) == namespace and _selects(service["spec"]["selector"], labels):
-                outcome.status, outcome.body = NginxPod(self, deployment).get(path, port["targetPort"])
+                nginx = NginxPod(self, deployment)
+                outcome.status, outcome.body, sent = nginx.get(path, port["targetPort"], outcome.upstream_headers)
+                outcome.response_headers.update(sent)
                 return
         outcome.status, outcome.body = 503, "no endpoints"
 
@@ -741,9 +743,26 @@ def _volume_files(objects_by_kind, deployment: dict[str, Any], container: dict[s
     return files
 
 
+def _http_time(value: str) -> float:
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return -1.0  # nginx's ngx_http_parse_time answers NGX_ERROR, which compares as earlier
+
+
 class NginxPod:
     """Just enough of nginx to answer from our server config: `listen`, exact locations with
-    `alias` (a file) or `return` (a status and body)."""
+    `alias` (a file) or `return` (a status and body). A file is served as nginx 1.30's static
+    module and header filters do unless the location turns them off:
+    - ngx_http_not_modified_filter_module, on a 200 with a Last-Modified: `If-Unmodified-Since`
+      earlier than it, or an `If-Match` that is not `*` or the ETag, answer 412; then
+      `If-Modified-Since` (unless `if_modified_since off`, and `exact` by default) and
+      `If-None-Match` (`*` matches even with `etag off`) answer 304 with no body;
+    - ngx_http_range_filter_module: a single `Range: bytes=A-B` answers 206 with that slice
+      unless `max_ranges 0`.
+    """
+
+    LAST_MODIFIED = "Wed, 02 Dec 2026 00:00:00 GMT"  # the file's mtime, as kubelet wrote it
 
     def __init__(self, cluster: ClusterObjects, deployment: dict[str, Any]):
         container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -751,21 +770,51 @@ class NginxPod:
         configs = [c for path, c in self.files.items() if path.startswith("/etc/nginx/conf.d/") and path.endswith(".conf")]
         self.config = "\n".join(configs)
 
-    def get(self, path: str, port: int) -> tuple[int, str]:
+    def get(self, path: str, port: int, headers: Optional[dict[str, str]] = None) -> tuple[int, str, dict[str, str]]:
         if f"listen {port};" not in self.config:
-            return 503, "connection refused"
+            return 503, "connection refused", {}
         for location, block in re.findall(r"location\s+=\s+(\S+)\s*\{(.*?)\n    \}", self.config, re.S):
             if location != path:
                 continue
             alias = re.search(r"alias\s+(\S+);", block)
             if alias:
                 content = self.files.get(alias.group(1))
-                return (200, content) if content is not None else (404, "file not found")
+                if content is None:
+                    return 404, "file not found", {}
+                return self._static(block, content, {k.lower(): v for k, v in (headers or {}).items()})
             returned = re.search(r"return\s+(\d+)\s+(.*);", block)
             if returned:
-                return int(returned.group(1)), returned.group(2).strip("'\"")
+                return int(returned.group(1)), returned.group(2).strip("'\""), {}
         fallback = re.search(r"location\s+/\s*\{.*?return\s+(\d+)\s+'(.*?)';", self.config, re.S)
-        return (int(fallback.group(1)), fallback.group(2)) if fallback else (404, "")
+        return (int(fallback.group(1)), fallback.group(2), {}) if fallback else (404, "", {})
+
+    def _static(self, block: str, content: str, headers: dict[str, str]) -> tuple[int, str, dict[str, str]]:
+        def setting(name: str, default: str) -> str:
+            found = re.search(rf"\b{name}\s+(\S+);", block)
+            return found.group(1) if found else default
+
+        etag = f'"{len(content):x}-sim"' if setting("etag", "on") == "on" else None
+        sent = {"last-modified": self.LAST_MODIFIED, **({"etag": etag} if etag else {})}
+
+        def matches(value: str) -> bool:
+            return value.strip() == "*" or (etag is not None and etag in [v.strip() for v in value.split(",")])
+
+        if "if-unmodified-since" in headers and _http_time(headers["if-unmodified-since"]) < _http_time(self.LAST_MODIFIED):
+            return 412, "<html>412 Precondition Failed</html>", {}
+        if "if-match" in headers and not matches(headers["if-match"]):
+            return 412, "<html>412 Precondition Failed</html>", {}
+        if "if-modified-since" in headers or "if-none-match" in headers:
+            modified = "if-modified-since" in headers and (
+                setting("if_modified_since", "exact") == "off" or headers["if-modified-since"] != self.LAST_MODIFIED
+            )
+            unmatched = "if-none-match" in headers and not matches(headers["if-none-match"])
+            if not (modified or unmatched):
+                return 304, "", sent
+        wanted = re.fullmatch(r"bytes=(\d+)-(\d+)", headers.get("range", ""))
+        if wanted and setting("max_ranges", "unlimited") != "0":
+            first, last = int(wanted.group(1)), min(int(wanted.group(2)), len(content) - 1)
+            return 206, content[first : last + 1], {**sent, "content-range": f"bytes {first}-{last}/{len(content)}"}
+        return 200, content, sent
 
 
 class RateLimitSimulator(ClusterObjects):

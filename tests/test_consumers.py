@@ -11,7 +11,7 @@ import yaml
 
 import schema_check
 from catalogs import catalog_config, simulator_catalog
-from gateway_sim import GatewaySimulator, RateLimitSimulator
+from gateway_sim import GatewaySimulator, NginxPod, RateLimitSimulator
 from harness import RANDOM_PASSWORD, SECRET_SIG, run_program, run_stack, stack_config
 from llm_maas.models import load_config
 from netpol import Pod, ingress_allowed
@@ -312,6 +312,70 @@ def test_v1_models_lists_what_each_caller_may_call(stack):
         assert _listed(outcome) == [n for n in config.served_names if n in (consumer.models or config.served_names)]
     open_run = run_stack(name, overrides={"maas:consumers": []}, secrets={"maas:hfToken": "hf_x"})
     assert _listed(_gateway(open_run).request(b"", path="/v1/models", method="GET")) == config.served_names
+
+
+# What a client, or a cache in front of it, may send with GET /v1/models.
+LISTING_HEADERS = {
+    "plain": {},
+    "range": {"Range": "bytes=0-99999"},
+    "if-modified-since": {"If-Modified-Since": NginxPod.LAST_MODIFIED},
+    "if-none-match-star": {"If-None-Match": "*"},
+    "if-none-match-and-since": {"If-None-Match": "*", "If-Modified-Since": NginxPod.LAST_MODIFIED},
+    "if-match": {"If-Match": '"an-old-etag"'},
+    "if-unmodified-since-past": {"If-Unmodified-Since": "Mon, 01 Jan 2024 00:00:00 GMT"},
+    "accept-encoding": {"Accept-Encoding": "gzip, br"},
+}
+
+
+def _list_with(objects, run, extra):
+    gateway = GatewaySimulator(objects, *GATEWAY)
+    headers = {**_bearer(run.outputs["apiKeys"]["search-team"]), **extra}
+    return gateway.request(b"", headers, path="/v1/models", method="GET")
+
+
+@pytest.mark.parametrize("variant", LISTING_HEADERS)
+def test_the_listing_filter_never_fails_on_what_nginx_serves(stack_runs, variant):
+    """A failed filter sends an empty body; an unfiltered answer shows names the key may not call.
+    Whatever the request carries, the listing location answers with the whole file (filtered) or
+    with a status that carries no list."""
+    run = stack_runs["dev"]
+    allowed = ["Qwen/Qwen3-32B", "food-review-1"]
+    outcome = _list_with(run.objects(), run, LISTING_HEADERS[variant])
+    if outcome.status == 200:
+        assert _listed(outcome) == allowed
+    else:
+        # Preconditions nginx still honours (412, and 304 for `If-None-Match: *`) carry no list.
+        assert outcome.status in (304, 412) and variant in ("if-none-match-star", "if-match", "if-unmodified-since-past")
+        assert not any(name in (outcome.body or "") for name in _config("dev").served_names)
+    assert variant not in ("plain", "range", "if-modified-since", "if-none-match-and-since", "accept-encoding") or outcome.status == 200
+
+
+def test_without_whole_file_answers_the_listing_leaks_or_goes_blank(stack_runs):
+    """What `max_ranges 0`, `etag off` and `if_modified_since off` prevent: nginx's defaults answer
+    a Range with an unfiltered slice of every name, and a revalidation with a bodiless 304."""
+    run = stack_runs["dev"]
+    objects = copy.deepcopy(run.objects())
+    for config_map in objects:
+        if config_map["kind"] == "ConfigMap" and "default.conf" in config_map.get("data", {}):
+            conf = config_map["data"]["default.conf"]
+            for directive in ("max_ranges 0;", "etag off;", "if_modified_since off;"):
+                conf = conf.replace(directive, "")
+            config_map["data"]["default.conf"] = conf
+    ranged = _list_with(objects, run, {"Range": "bytes=0-99999"})
+    assert ranged.status == 206 and "deepseek/DeepSeek-r1" in ranged.body  # a name search-team may not call
+    assert _list_with(objects, run, {"If-Modified-Since": NginxPod.LAST_MODIFIED}).status == 304
+
+
+def test_a_listing_too_big_for_its_config_map_is_refused():
+    from llm_maas.models import ConfigError
+
+    # 3,600 names of 250 characters: over the 1 MiB a ConfigMap (and so the list) may hold.
+    models = [
+        {"name": f"m{i}", "server": "simulator", "adapters": [f"a{i}-{j}-" + "x" * 240 for j in range(400)]}
+        for i in range(9)
+    ]
+    with pytest.raises(ConfigError, match=r"maas:models = \"3609 served names\": their /v1/models list is \d+ bytes, and the ConfigMap that holds it may have at most 1048576"):
+        load_config({**stack_config("dev"), "maas:models": json.dumps(models)})
 
 
 def test_v1_models_scales_to_a_thousand_names():
