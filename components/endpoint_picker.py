@@ -27,6 +27,7 @@ from .kube import (
     labels,
     meta,
     nonroot_pod_security,
+    scanner_exceptions,
     scratch_volume,
     selector_of,
 )
@@ -39,6 +40,8 @@ METRICS_PORT_NAME = "metrics"
 EPP_FOR_LABEL = "maas.llm-d.ai/epp-for"
 CONFIG_DIR = "/config"
 CONFIG_FILE = "config.yaml"
+# The picker watches its pool's pods and the InferencePool through the API server.
+PICKER_SCANNER_EXCEPTIONS = {"CKV_K8S_38": "the endpoint picker watches pods and its InferencePool through the API server"}
 
 
 class EndpointPicker(NamedTuple):
@@ -87,7 +90,7 @@ def endpoint_picker(
     # starts only after the CRD installs.
     k8s.apps.v1.Deployment(
         name,
-        metadata=meta(picker.name, args.namespace, picker.labels),
+        metadata=meta(picker.name, args.namespace, picker.labels, scanner_exceptions(PICKER_SCANNER_EXCEPTIONS)),
         spec=k8s.apps.v1.DeploymentSpecArgs(
             replicas=args.epp.replicas,
             selector=k8s.meta.v1.LabelSelectorArgs(match_labels=picker.selector),

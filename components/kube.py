@@ -137,6 +137,13 @@ def nonroot_pod_security(
     )
 
 
+def scanner_exceptions(reasons: Mapping[str, str]) -> dict[str, str]:
+    """Annotations naming the findings of a third-party scanner that an object keeps on purpose,
+    each with its reason, in the form checkov reads from the object itself
+    (`checkov.io/skipN: CHECK_ID=reason`). README: Third-party scanners."""
+    return {f"checkov.io/skip{index}": f"{check}={reason}" for index, (check, reason) in enumerate(reasons.items(), 1)}
+
+
 def scratch_volume(size: str = "64Mi") -> tuple[k8s.core.v1.VolumeArgs, k8s.core.v1.VolumeMountArgs]:
     """A small writable /tmp for a container whose root filesystem is read-only."""
     return (

@@ -26,6 +26,7 @@ from .kube import (
     meta,
     nonroot_pod_security,
     one_at_a_time_budget,
+    scanner_exceptions,
     scratch_volume,
     surge_rollout,
 )
@@ -34,8 +35,12 @@ HF_TOKEN_KEY = "HF_TOKEN"
 # huggingface_hub reads the token from the file HF_TOKEN_PATH names (constants.py), so the token
 # is never in the process environment, where /proc/<pid>/environ and crash dumps show it.
 HF_TOKEN_DIR = "/var/run/secrets/huggingface"
-# vLLM's image runs as root by default; any UID works once HOME and the caches are writable.
-VLLM_UID = 1000
+# vLLM's image runs as root by default; any UID works once HOME and the caches are writable. One
+# of 10000 or more never matches a user of the node (checkov CKV_K8S_40).
+VLLM_UID = 11000
+# vLLM (torch, triton, flashinfer) writes compile caches and temporary files in places no mount
+# list covers, so its root filesystem stays writable.
+VLLM_SCANNER_EXCEPTIONS = {"CKV_K8S_22": "vLLM writes compile caches and temporary files where no mount list covers"}
 # The API port's name; vLLM and the simulator serve /metrics there too.
 SERVER_PORT_NAME = "http"
 CACHE_DIR = "/cache"
@@ -75,7 +80,7 @@ class ModelServer(pulumi.ComponentResource):
         sidecar = routing_sidecar(model, args.sidecar_image, SERVER_PORT_NAME)
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=meta(object_name, args.namespace, object_labels, load_await(model)),
+            metadata=meta(object_name, args.namespace, object_labels, {**load_await(model), **scanner_notes(model)}),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 # An autoscaled Deployment leaves the count to KEDA's HPA: Pulumi applies its objects
                 # server-side, and a field missing from the applied manifest is one Pulumi neither
@@ -167,6 +172,10 @@ def server_labels(model: Model) -> dict[str, str]:
 def load_await(model: Model) -> dict[str, str]:
     """Pulumi waits for a rollout as long as the pods' startup probe allows a model load."""
     return {"pulumi.com/timeoutSeconds": str(model.startup_minutes * 60 + 600)}
+
+
+def scanner_notes(model: Model) -> dict[str, str]:
+    return scanner_exceptions(VLLM_SCANNER_EXCEPTIONS) if model.server == "vllm" else {}
 
 
 def vllm_pod_security(platform: str) -> k8s.core.v1.PodSecurityContextArgs:

@@ -30,6 +30,7 @@ from .kube import (
     meta,
     nonroot_pod_security,
     one_at_a_time_budget,
+    scanner_exceptions,
     selector_of,
     surge_rollout,
 )
@@ -44,6 +45,12 @@ RESPONSE_HEADERS = {
     "LIMIT_LIMIT_HEADER": "x-ratelimit-limit",
     "LIMIT_REMAINING_HEADER": "x-ratelimit-remaining",
     "LIMIT_RESET_HEADER": "retry-after",
+}
+
+# envoyproxy/ratelimit reads the Redis password from the REDIS_AUTH environment variable only
+# (src/settings/settings.go: no file variant), so it is an env var filled from the Secret.
+SERVICE_SCANNER_EXCEPTIONS = {
+    "CKV_K8S_35": "envoyproxy/ratelimit reads the Redis password only from the REDIS_AUTH env var; it comes from a Secret"
 }
 
 GRPC_PORT = 8081
@@ -262,7 +269,7 @@ class RateLimitService(pulumi.ComponentResource):
         http = k8s.core.v1.HTTPGetActionArgs(path="/healthcheck", port=HTTP_PORT)
         return k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=meta(service_name, args.gateway.namespace, service_labels),
+            metadata=meta(service_name, args.gateway.namespace, service_labels, scanner_exceptions(SERVICE_SCANNER_EXCEPTIONS)),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=args.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),

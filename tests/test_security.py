@@ -49,9 +49,9 @@ def test_network_policies_can_be_switched_off():
     assert run.objects("NetworkPolicy") == []
 
 
-# The non-root UID each runs as: the distroless images' nonroot user, and for nginx and Redis a UID
-# of 10000 or more rather than their images' own 101 and 999, which could match a node's users.
-IMAGE_USERS = {"epp": 65532, "simulator": 65532, "ratelimit": 65532, "nginx": 10101, "redis": 10999, "vllm": 1000}
+# The non-root UID each runs as: the distroless images' nonroot user, and for nginx, Redis and vLLM a UID
+# of 10000 or more rather than their images' own 101, 999 and root, any of which could match a node's users.
+IMAGE_USERS = {"epp": 65532, "simulator": 65532, "ratelimit": 65532, "nginx": 10101, "redis": 10999, "vllm": 11000}
 # Images whose writable paths are known and mounted run with a read-only root filesystem (vLLM
 # writes compile caches and temp files in places no list covers).
 READ_ONLY_ROOT = {"epp", "simulator", "ratelimit", "nginx", "redis"}
