@@ -1,13 +1,15 @@
 """Least privilege, pod hardening, safe rollouts and what survives a destroy."""
 
 import json
+import re
 
 import pytest
+import yaml
 
 from catalogs import catalog_config
 from conftest import key_for_every_model
 from gateway_sim import GatewaySimulator
-from harness import run_program, run_stack, stack_config
+from harness import REPO, run_program, run_stack, stack_config
 from netpol import Pod, ingress_allowed
 
 DATA_PLANE = Pod("agentgateway-system", {"gateway.networking.k8s.io/gateway-name": "inference-gateway"})
@@ -176,3 +178,19 @@ def test_every_image_the_stack_runs_can_be_pinned_by_digest():
         for c in d["spec"]["template"]["spec"].get(key, [])
     }
     assert running == set(images.values())
+
+
+def test_every_scanner_exception_has_its_reason_in_the_readme(stack):
+    """Findings kept on purpose: annotations on objects and .checkov.yaml. Each is in the README's
+    table of scanner exceptions, and each annotation carries its own reason."""
+    _, run = stack
+    kept = set(yaml.safe_load((REPO / ".checkov.yaml").read_text())["skip-check"])
+    for obj in run.objects():
+        for key, value in (obj["metadata"].get("annotations") or {}).items():
+            if key.startswith("checkov.io/skip"):
+                check, _, reason = value.partition("=")
+                assert len(reason) > 20, (obj["metadata"]["name"], value)
+                kept.add(check)
+    table = (REPO / "README.md").read_text().split("**Third-party scanners.**", 1)[1].split("\n\n**", 1)[0]
+    documented = set(re.findall(r"^\| `(CKV_K8S_\d+)`", table, re.M))
+    assert kept and kept <= documented, kept - documented
