@@ -11,7 +11,16 @@ KIND_VERSION ?= v0.30.0
 TOOLS := $(HOME)/.local/bin
 export PATH := $(HOME)/.pulumi/bin:$(TOOLS):$(PATH)
 
-.PHONY: test cluster dev crds preview up smoke
+.PHONY: help test cluster dev crds preview up smoke
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make test     run the test suite (needs only Python 3.10+; builds .venv)"
+	@echo "make dev      kind cluster 'maas' + the dev stack (needs Docker; installs kind and the Pulumi CLI if missing)"
+	@echo "make preview  pulumi preview of the dev stack, with the policy pack"
+	@echo "make up       pulumi up of the dev stack, with the policy pack"
+	@echo "make smoke    after make dev: every served name answers through the gateway"
+	@echo "make crds     download the CRDs the dev stack pins, for MAAS_CRDS_DIR=crds-download make test"
 
 $(VENV)/installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
