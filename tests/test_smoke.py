@@ -82,6 +82,12 @@ def _run(url: str, *extra: str, capsys) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
+
+def _row(out: str, check: str) -> str:
+    """The one table row of this check."""
+    (line,) = [line for line in out.splitlines() if line.startswith(check)]
+    return line
+
 def test_a_healthy_gateway_passes_every_check_and_names_the_pods(capsys):
     with serving(FakeGateway()) as url:
         code, out = _run(url, "--api-key", KEY, capsys=capsys)
@@ -105,7 +111,7 @@ def test_a_gateway_that_lets_keyless_requests_through_fails(capsys):
     with serving(FakeGateway(requires_key=False)) as url:
         code, out = _run(url, "--api-key", KEY, capsys=capsys)
     assert code == 1
-    (line,) = [line for line in out.splitlines() if line.startswith("no key refused")]
+    line = _row(out, "no key refused")
     assert "FAIL" in line and "expected 401" in line
 
 
@@ -147,7 +153,7 @@ def test_an_empty_model_list_fails_and_says_why_but_still_checks_keys(capsys):
         code, out = _run(url, "--api-key", KEY, capsys=capsys)
     assert code == 1
     assert "names none, so no model was checked" in out and f"{url}/v1/models" in out
-    (line,) = [line for line in out.splitlines() if line.startswith("no key refused")]
+    line = _row(out, "no key refused")
     assert " ok " in line
 
 
@@ -174,14 +180,14 @@ def test_only_the_json_model_not_found_counts_as_refusing_an_unknown_model(unkno
     with serving(FakeGateway(unknown=unknown)) as url:
         code, out = _run(url, "--api-key", KEY, capsys=capsys)
     assert code == 1
-    (line,) = [line for line in out.splitlines() if line.startswith("unknown model refused")]
+    line = _row(out, "unknown model refused")
     assert "FAIL" in line and "expected the JSON 404 model_not_found" in line
 
 
 def test_a_wrong_key_does_not_pass_the_unknown_model_check(capsys):
     with serving(FakeGateway()) as url:
         code, out = _run(url, "--api-key", "sk-maas-wrong", "--models", "Qwen/Qwen3-32B", capsys=capsys)
-    (line,) = [line for line in out.splitlines() if line.startswith("unknown model refused")]
+    line = _row(out, "unknown model refused")
     assert code == 1 and "FAIL" in line and "401" in line
 
 
