@@ -82,11 +82,11 @@ def _run(url: str, *extra: str, capsys) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
-
 def _row(out: str, check: str) -> str:
     """The one table row of this check."""
     (line,) = [line for line in out.splitlines() if line.startswith(check)]
     return line
+
 
 def test_a_healthy_gateway_passes_every_check_and_names_the_pods(capsys):
     with serving(FakeGateway()) as url:
