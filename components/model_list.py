@@ -22,6 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from llm_maas.models.listing import model_list_document
+from llm_maas.models.names import MODEL_LIST, gateway_object
 from .inference_gateway import GatewayParentRef
 from .kube import (
     AGENTGATEWAY_POLICY,
@@ -118,7 +119,7 @@ class ModelList(pulumi.ComponentResource):
         super().__init__("maas:index:ModelList", name, None, opts)
         gw = args.parent_ref
         ns = gw.namespace
-        object_name = f"{gw.name}-models"
+        object_name = gateway_object(gw.name, MODEL_LIST)
         object_labels = labels("model-list", object_name)
         selector = selector_of(object_labels)
 

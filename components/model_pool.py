@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 import pulumi
 
 from llm_maas.models import Epp, Model, Tier, Versions, priority_bands
+from llm_maas.models.routes import route_chunks, route_name
 
 from .endpoint_picker import EXT_PROC_PORT, METRICS_PORT, EndpointPicker, EndpointPickerArgs, endpoint_picker
 from .inference_gateway import ROUTING_HEADER, GatewayParentRef
@@ -31,10 +32,6 @@ from .kube import (
 )
 from .picker_config import endpoint_picker_config
 from .scheduling import PoolScheduling, PoolSchedulingArgs
-
-# HTTPRoute limits (Gateway API v1): 64 matches per rule and, by a CRD rule, 128 per route.
-MATCHES_PER_RULE = 64
-MATCHES_PER_ROUTE = 128
 
 # agentgateway parses these as OpenAI chat completions (token counts, budgets, metrics); every
 # other path (legacy completions, embeddings, ...) is sent to the pod as-is but still "Detect"ed,
@@ -58,12 +55,6 @@ def llm_backend_spec(pool: str) -> dict:
         },
         "policies": {"ai": {"routes": LLM_ROUTES}},
     }
-
-
-def route_chunks(names: Sequence[str]) -> list[list[list[str]]]:
-    """Split served names into routes of <=128 matches, each split into rules of <=64."""
-    routes = [names[i : i + MATCHES_PER_ROUTE] for i in range(0, len(names), MATCHES_PER_ROUTE)]
-    return [[list(r[i : i + MATCHES_PER_RULE]) for i in range(0, len(r), MATCHES_PER_RULE)] for r in routes]
 
 
 @dataclass
@@ -166,12 +157,12 @@ class ModelPool(pulumi.ComponentResource):
         pool = args.model.pool_name
         routes: dict[str, pulumi.Resource] = {}
         for index, rules in enumerate(route_chunks(args.model.served_names)):
-            route_name = pool if index == 0 else f"{pool}-{index + 1}"
-            routes[route_name] = custom_resource(
+            name_of_route = route_name(pool, index)
+            routes[name_of_route] = custom_resource(
                 self,
                 f"{name}-route" if index == 0 else f"{name}-route-{index + 1}",
                 HTTP_ROUTE,
-                meta(route_name, args.namespace, pool_labels(pool)),
+                meta(name_of_route, args.namespace, pool_labels(pool)),
                 {
                     "parentRefs": [args.parent_ref.as_spec()],
                     "rules": [

@@ -313,7 +313,9 @@ def vllm_container(
         cmd_args += ["--enable-lora", "--max-loras", str(len(model.adapters))]
         if model.max_lora_rank:
             cmd_args += ["--max-lora-rank", str(model.max_lora_rank)]
-        cmd_args += ["--lora-modules", *(f"{a.name}={a.source}" for a in model.adapters)]
+        # JSON, never `name=path`: vLLM splits that form on every `=` and reads one with a `,` as
+        # JSON, so some legal sources would not parse (LoRAParserAction, entrypoints/openai/cli_args.py).
+        cmd_args += ["--lora-modules", *(json.dumps({"name": a.name, "path": a.source}) for a in model.adapters)]
     cmd_args += model.extra_args
     env = [
         k8s.core.v1.EnvVarArgs(name="HF_HOME", value=f"{CACHE_DIR}/huggingface"),

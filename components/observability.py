@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from llm_maas.models import Monitoring, Versions
-from llm_maas.models.names import POOL_LABEL, ROLE_LABEL
+from llm_maas.models.names import DATA_PLANE, POOL_LABEL, ROLE_LABEL, gateway_object
 
 from . import metrics
 from .dashboards import consumers_dashboard, models_dashboard
@@ -98,7 +98,7 @@ class Observability(pulumi.ComponentResource):
             )  # fmt: skip
         gw = args.gateway
         self._pod_monitor(
-            name, f"{gw.name}-data-plane", args.gateway_namespace, {DATA_PLANE_LABEL: gw.name},
+            name, gateway_object(gw.name, DATA_PLANE), args.gateway_namespace, {DATA_PLANE_LABEL: gw.name},
             DATA_PLANE_METRICS_PORT_NAME, {DATA_PLANE_LABEL: metrics.GATEWAY}, monitoring, crds,
         )  # fmt: skip
 

@@ -20,6 +20,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from llm_maas.models.names import RATE_LIMIT, RATE_LIMIT_STORE, gateway_object
+
 from .kube import (
     GatewayRef,
     admit_ingress,
@@ -102,8 +104,8 @@ class RateLimitService(pulumi.ComponentResource):
     def __init__(self, name: str, args: RateLimitServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("maas:index:RateLimitService", name, None, opts)
         ns = args.gateway.namespace
-        service_name = f"{args.gateway.name}-ratelimit"
-        redis_name = f"{service_name}-redis"
+        service_name = gateway_object(args.gateway.name, RATE_LIMIT)
+        redis_name = gateway_object(args.gateway.name, RATE_LIMIT_STORE)
         service_labels = labels("rate-limit", service_name)
         redis_labels = labels("rate-limit-store", redis_name)
         service_selector = selector_of(service_labels)

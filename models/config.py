@@ -19,9 +19,12 @@ from .errors import ConfigError, Violation, dotted_path
 from .scaling import Autoscaling, ModelAutoscaling, Monitoring, check_scaling, resolve_scaling
 from .tiers import Tier, check_tiers
 from .disaggregation import Prefill, check_disaggregation
+from .identity import check_namespaces, check_route_names
 from .listing import check_listing
+from .server_args import check_extra_args, check_source
 from .names import DECODE, DNS1035_RULE, POOL_NAME_MAX, PREFILL, ROLE_LABEL, derive_pool_name, is_dns1035_label, pool_selector
-from .types import ClientName, DNS1123Label, DNS1123Subdomain, Duration, Hostname, Image, PoolName, Quantity, Release, RenderDirectory, ResourceName, Resources, StrictModel, duration_seconds
+from .kube_rules import ExtendedResourceName, Labels, QualifiedName, Size, StorageClassName, toleration_problem
+from .types import ClientName, DNS1123Label, GatewayName, DNS1123Subdomain, Duration, Hostname, Image, PoolName, Release, RenderDirectory, Resources, StrictModel, duration_seconds
 
 
 class Versions(StrictModel):
@@ -216,11 +219,18 @@ def _release_line(tag: str) -> str:
 
 
 class Toleration(StrictModel):
-    key: Optional[str] = None
+    key: Optional[QualifiedName] = None
     operator: Literal["Exists", "Equal"] = "Equal"
     value: Optional[str] = None
     effect: Optional[Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]] = None
     toleration_seconds: Optional[int] = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _as_the_api_server_reads_it(self) -> "Toleration":
+        problem = toleration_problem(self.key, self.operator, self.value, self.effect, self.toleration_seconds)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class Adapter(StrictModel):
@@ -264,22 +274,21 @@ class Model(StrictModel):
     image: Optional[Image] = Field(None, description="Image override; defaults to the pinned vLLM or simulator image.")
     extra_args: list[str] = Field(default_factory=list, description="Extra server arguments, appended last.")
     resources: Optional[Resources] = Field(None, description="CPU/memory; defaults depend on the server kind.")
-    node_selector: dict[str, str] = Field(default_factory=dict, description="Node selector for server pods.")
+    node_selector: Labels = Field(default_factory=dict, description="Node selector for server pods.")
     tolerations: list[Toleration] = Field(default_factory=list, description="Tolerations added to server pods.")
     max_model_len: Optional[int] = Field(None, ge=1, description="vLLM --max-model-len.")
     max_lora_rank: Optional[int] = Field(None, ge=1, le=512, description="vLLM --max-lora-rank.")
-    gpu_resource: ResourceName = Field("nvidia.com/gpu", description="Extended resource that counts GPUs.")
-    cache_size: Quantity = Field("20Gi", description="Size of the weight cache (HF_HOME).")
-    cache_storage_class: Optional[str] = Field(
+    gpu_resource: ExtendedResourceName = Field("nvidia.com/gpu", description="Extended resource that counts GPUs.")
+    cache_size: Size = Field("20Gi", description="Size of the weight cache (HF_HOME).")
+    cache_storage_class: Optional[StorageClassName] = Field(
         None,
-        min_length=1,
         description="Keep the weight cache on a PersistentVolumeClaim of this storage class (retained "
         "on destroy) instead of a pod-local emptyDir that is re-downloaded on every restart.",
     )
     cache_access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = Field(
         "ReadWriteOnce", description="Access mode of the persistent cache; ReadWriteMany for replicas > 1."
     )
-    shm_size: Quantity = Field("2Gi", description="Size of the in-memory /dev/shm volume (NCCL needs it for tensor parallel).")
+    shm_size: Size = Field("2Gi", description="Size of the in-memory /dev/shm volume (NCCL needs it for tensor parallel).")
     startup_minutes: int = Field(
         60,
         ge=1,
@@ -424,7 +433,7 @@ class Route(StrictModel):
 
 
 class Gateway(StrictModel):
-    name: DNS1123Label = Field("inference-gateway", description="Gateway name (also its data plane's name).")
+    name: GatewayName = Field("inference-gateway", description="Gateway name (also its data plane's name).")
     namespace: DNS1123Label = Field("agentgateway-system", description="Namespace of the gateway and control plane.")
     class_name: str = Field("agentgateway", min_length=1, description="GatewayClass created by the agentgateway chart.")
     port: Optional[int] = Field(None, ge=1, le=65535, description="Listener port; 80 on Kubernetes, 8080 on OpenShift.")
@@ -558,6 +567,7 @@ class Config(StrictModel):
         )
         violations += self._check_token_source()
         violations += self.versions.check_router_images()
+        violations += check_route_names(self) + check_namespaces(self)
         if self.namespace == self.gateway.namespace:
             violations.append(
                 Violation(
@@ -665,6 +675,10 @@ class Config(StrictModel):
                               f"up to {sharing_pods} pods (replicas x nodes) cannot share a ReadWriteOnce volume; "
                               "allowed: ReadWriteMany (or a single pod)")
                 )
+            violations += check_source(model.source, at + ("source",))
+            violations += check_extra_args(model.server, model.extra_args, at + ("extraArgs",))
+            if model.prefill is not None:
+                violations += check_extra_args(model.server, model.prefill.extra_args, at + ("prefill", "extraArgs"))
             if model.multi_node:
                 violations += self._check_multi_node(model, at)
             if model.prefill is not None:
@@ -684,6 +698,18 @@ class Config(StrictModel):
             return [Violation(at + ("nodes",), model.nodes,
                               "a simulator runs in one pod; allowed: 1 (or set server: vllm)")]
         violations = []
+        # LeaderWorkerSet names each group's worker StatefulSet `<set>-<group>`, and the StatefulSet
+        # controller labels its pods `controller-revision-hash: <statefulset>-<hash of up to 10>`,
+        # a label value of at most 63 characters (lws pkg/controllers; kubernetes#64023).
+        longest = f"{model.server_name}-{model.max_replicas - 1}-{'x' * 10}"
+        if len(longest) > 63:
+            room = 63 - (len(longest) - len(model.pool_name))
+            violations.append(
+                Violation(at + (("pool",) if model.pool else ("name",)), model.pool_name,
+                          f"a multi-node pool name may have at most {room} characters at up to {model.max_replicas} "
+                          f"replicas: its LeaderWorkerSet's StatefulSets label their pods with "
+                          f"'<pool>-server-<group>-<revision hash>', which must fit 63; set models[{at[1]}].pool")
+            )
         if model.gpus_per_replica > MAX_GPUS_PER_REPLICA:
             violations.append(
                 Violation(at + ("nodes",), model.nodes,

@@ -8,17 +8,31 @@ they wrote and says what is allowed.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 CONFIG_NAMESPACE = "maas"
 
 
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# pydantic's marker after a map key that is itself invalid (the key, not its value).
+_MAP_KEY = "[key]"
+
+
 def dotted_path(loc: Sequence[str | int]) -> str:
-    """Render a location such as ("models", 1, "adapters", 0) as `models[1].adapters[0]`."""
+    """Render a location such as ("models", 1, "adapters", 0) as `models[1].adapters[0]`, and a
+    map key that is not an identifier (a label key, say) as `nodeSelector["nvidia.com/gpu"]`."""
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part == _MAP_KEY:
+            path += " (the key)"
+        elif not _IDENTIFIER.match(part):
+            path += f"[{json.dumps(part)}]"
+        else:
+            path += f".{part}" if path else part
     return path
 
 

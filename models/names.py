@@ -43,6 +43,20 @@ def derive_pool_name(model_name: str) -> str:
     return stem[:POOL_NAME_MAX].rstrip("-")
 
 
+# Objects named `<gateway>-<suffix>` whose names must also fit a DNS label: Services, and the
+# `app.kubernetes.io/name` label every object carries. agentgateway names the data plane's
+# Deployment and Service after the Gateway itself, so the Gateway's name is a DNS-1035 label too.
+MODEL_LIST = "models"
+RATE_LIMIT = "ratelimit"
+RATE_LIMIT_STORE = "ratelimit-redis"
+DATA_PLANE = "data-plane"
+GATEWAY_NAME_MAX = 63 - max(len(f"-{suffix}") for suffix in (MODEL_LIST, RATE_LIMIT, RATE_LIMIT_STORE, DATA_PLANE))
+
+
+def gateway_object(gateway: str, suffix: str) -> str:
+    return f"{gateway}-{suffix}"
+
+
 def pool_selector(pool_name: str) -> dict[str, str]:
     return {POOL_LABEL: pool_name}
 

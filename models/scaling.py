@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 from pydantic import Field, PositiveInt
 
 from .errors import Violation, dotted_path
+from .kube_rules import Labels
 from .types import DNS1123Label, StrictModel
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ class Scraper(StrictModel):
         description="Namespace of the Prometheus that scrapes the pods; defaults to monitoring.namespace, "
         f"or {OPENSHIFT_SCRAPER_NAMESPACE} on OpenShift.",
     )
-    pod_labels: dict[str, str] = Field(
+    pod_labels: Labels = Field(
         default_factory=lambda: {"app.kubernetes.io/name": "prometheus"},
         min_length=1,
         description="Labels of the Prometheus pods (prometheus-operator sets app.kubernetes.io/name: prometheus).",
@@ -55,7 +56,7 @@ class Monitoring(StrictModel):
     )
     namespace: DNS1123Label = Field("monitoring", description="Namespace of the installed monitoring stack.")
     scraper: Scraper = Field(default_factory=Scraper, description="The Prometheus pods: {namespace, podLabels}.")
-    pod_monitor_labels: dict[str, str] = Field(
+    pod_monitor_labels: Labels = Field(
         default_factory=dict,
         description="Labels your Prometheus's podMonitorSelector requires (e.g. release: prometheus).",
     )

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from .kube_rules import Quantity, quantity_value
 from .names import (
     DNS1035_RULE,
+    GATEWAY_NAME_MAX,
+    RATE_LIMIT_STORE,
     POOL_NAME_MAX,
     is_dns1035_label,
     is_dns1123_label,
@@ -34,6 +37,14 @@ DNS1123Label = Annotated[
         "starting and ending with a letter or digit",
     ),
 ]
+GatewayName = Annotated[
+    str,
+    _check(
+        lambda v: is_dns1035_label(v, GATEWAY_NAME_MAX),
+        f"{DNS1035_RULE}, at most {GATEWAY_NAME_MAX} characters (its data plane Service takes the name, and "
+        f"<name>-{RATE_LIMIT_STORE} must still be a Service name)",
+    ),
+]
 PoolName = Annotated[
     str,
     _check(lambda v: is_dns1035_label(v, POOL_NAME_MAX), f"{DNS1035_RULE}, at most {POOL_NAME_MAX} characters"),
@@ -48,11 +59,6 @@ RenderDirectory = Annotated[
     _check(lambda v: bool(v.strip()) and "\0" not in v and v == v.strip(), "a directory path such as rendered/dev"),
 ]
 
-_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-Quantity = Annotated[
-    str,
-    _check(lambda v: bool(_QUANTITY.match(v)), "a Kubernetes quantity such as 500m, 4, 512Mi or 16Gi"),
-]
 
 # Client-facing model names travel in JSON bodies, HTTP header values and command-line flags:
 # printable, no spaces or quotes.
@@ -85,11 +91,6 @@ Duration = Annotated[
 ]
 _RELEASE = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
 Release = Annotated[str, _check(lambda v: bool(_RELEASE.match(v)), "a release tag such as v1.6.1")]
-_RESOURCE_NAME = re.compile(r"^([a-z0-9.-]+/)?[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$")
-ResourceName = Annotated[
-    str,
-    _check(lambda v: bool(_RESOURCE_NAME.match(v)), "an extended resource name such as nvidia.com/gpu"),
-]
 
 
 class StrictModel(BaseModel):
@@ -107,6 +108,15 @@ class Resources(StrictModel):
     cpu: Quantity = Field(description="CPU request. No CPU limit is set, so bursts are not throttled.")
     memory: Quantity = Field(description="Memory request.")
     memory_limit: Optional[Quantity] = Field(None, description="Memory limit; defaults to the request.")
+
+    @model_validator(mode="after")
+    def _limit_holds_the_request(self) -> "Resources":
+        # ValidateResourceRequirements: a limit below its request is refused.
+        if self.memory_limit is not None and quantity_value(self.memory_limit) < quantity_value(self.memory):
+            raise ValueError(
+                f"memoryLimit {self.memory_limit} is below memory {self.memory}; the limit must be at least the request"
+            )
+        return self
 
     @property
     def limit(self) -> str:

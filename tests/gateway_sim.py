@@ -187,7 +187,8 @@ def served_names_of(container: dict[str, Any]) -> set[str]:
     modules (vLLM serve_args; llm-d-inference-sim v0.8.2 config.go, helpers.go isValidModel)."""
     argv = list(container.get("args", []))
     served: list[str] = []
-    models: list[str] = [argv[0]] if container.get("command", [])[:2] == ["vllm", "serve"] else []
+    vllm = container.get("command", [])[:2] == ["vllm", "serve"]
+    models: list[str] = [argv[0]] if vllm else []
     adapters: set[str] = set()
     i = 0
     while i < len(argv):
@@ -202,10 +203,24 @@ def served_names_of(container: dict[str, Any]) -> set[str]:
         elif flag == "--model" and values:
             models.append(values[0])
         elif flag == "--lora-modules":
-            for value in values:
-                adapters.add(json.loads(value)["name"] if value.startswith("{") else value.split("=", 1)[0])
+            adapters |= set(lora_modules(values) if vllm else (json.loads(value)["name"] for value in values))
         i = j
     return set(served or models) | adapters
+
+
+def lora_modules(values: list[str]) -> dict[str, str]:
+    """vLLM v0.19.1's reading of `--lora-modules` (LoRAParserAction, entrypoints/openai/cli_args.py):
+    `name=path` when the item has an `=` and no `,`, split on every `=` (more than one fails to
+    unpack and vLLM exits); anything else is JSON with `name` and `path`, or vLLM exits."""
+    modules = {}
+    for item in values:
+        if "=" in item and "," not in item:
+            name, path = item.split("=")
+        else:
+            parsed = json.loads(item)
+            name, path = parsed["name"], parsed["path"]
+        modules[name] = path
+    return modules
 
 
 # agentgateway buffers at most this much of a body for CEL (frontend.http.maxBufferSize default).

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import copy
 import functools
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import cel
 import jsonschema
+import k8s_semantics
 import kubernetes_validate
 import pytest
 import yaml
@@ -49,13 +49,6 @@ CRD_SOURCES = {
 # libyaml when present: the agentgateway CRDs are megabytes of YAML.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-# Kinds whose names must be DNS labels (they become DNS names or label values), not subdomains.
-_LABEL_NAMED = {"Namespace": _DNS_LABEL, "Service": _DNS1035}
 
 
 def kubernetes_string_library() -> dict[str, Any]:
@@ -254,47 +247,13 @@ def validate_builtin(obj: dict[str, Any]) -> list[str]:
     return errors
 
 
-def validate_metadata(obj: dict[str, Any]) -> list[str]:
-    errors = []
-    meta = obj["metadata"]
-    name, kind = meta.get("name", ""), obj["kind"]
-    pattern = _LABEL_NAMED.get(kind, _DNS_SUBDOMAIN)
-    limit = 63 if kind in _LABEL_NAMED else 253
-    if not (pattern.match(name) and len(name) <= limit):
-        errors.append(f"metadata.name {name!r} is not a valid {kind} name")
-    namespace = meta.get("namespace")
-    if namespace is not None and not (_DNS_LABEL.match(namespace) and len(namespace) <= 63):
-        errors.append(f"metadata.namespace {namespace!r} is not a DNS-1123 label")
-    label_sets = [("metadata.labels", meta.get("labels", {}))]
-    template = obj.get("spec", {}).get("template", {}) if isinstance(obj.get("spec"), dict) else {}
-    if isinstance(template, dict) and "metadata" in template:
-        label_sets.append(("spec.template.metadata.labels", template["metadata"].get("labels", {})))
-    for where, labels in label_sets:
-        for key, value in labels.items():
-            if not _qualified_name(key):
-                errors.append(f"{where}: key {key!r} is not a qualified name")
-            if not (len(value) <= 63 and _LABEL_VALUE.match(value)):
-                errors.append(f"{where}: value {value!r} of {key!r} is not a valid label value")
-    for key in meta.get("annotations", {}) or {}:
-        if not _qualified_name(key):
-            errors.append(f"metadata.annotations: key {key!r} is not a qualified name")
-    return errors
-
-
-def _qualified_name(key: str) -> bool:
-    prefix, _, name = key.rpartition("/")
-    if prefix and not (len(prefix) <= 253 and _DNS_SUBDOMAIN.match(prefix)):
-        return False
-    return len(name) <= 63 and bool(_LABEL_NAME.match(name))
-
-
 def validate_all(objects: list[dict[str, Any]], crds: CrdCatalog) -> dict[str, list[str]]:
     """Every object's problems, keyed `<apiVersion> <kind> <namespace>/<name>`; kinds no schema
     here describes are returned under `unchecked`."""
     problems: dict[str, list[str]] = {}
     for obj in objects:
         where = f"{obj['apiVersion']} {obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
-        errors = validate_metadata(obj)
+        errors = k8s_semantics.object_problems(obj)
         if crds.knows(obj):
             errors += crds.validate(obj)
         elif (obj["apiVersion"], obj["kind"]) in NO_SCHEMA_HERE:
@@ -303,6 +262,9 @@ def validate_all(objects: list[dict[str, Any]], crds: CrdCatalog) -> dict[str, l
             errors += validate_builtin(obj)
         if errors:
             problems[where] = errors
+    across = k8s_semantics.set_problems(objects)
+    if across:
+        problems["across objects"] = across
     return problems
 
 

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from conftest import FAKE_HF_TOKEN
+from gateway_sim import lora_modules
 from harness import SECRET_SIG, run_program, run_stack, stack_config
 
 
@@ -50,7 +51,7 @@ def test_vllm_server_uses_its_gpus_and_serves_its_adapters(lora_run):
     assert container["resources"]["requests"]["nvidia.com/gpu"] == "2" == container["resources"]["limits"]["nvidia.com/gpu"]
     assert _flag_values(argv, "--max-model-len") == ["4096"]
     assert "--enable-lora" in argv and _flag_values(argv, "--max-lora-rank") == ["64"]
-    assert _flag_values(argv, "--lora-modules") == ["sql-expert=org/sql-lora", "poet=/adapters/poet"]
+    assert lora_modules(_flag_values(argv, "--lora-modules")) == {"sql-expert": "org/sql-lora", "poet": "/adapters/poet"}
     assert deployment["spec"]["replicas"] == 2
     assert lora_run.outputs["gpus"] == 4
 

@@ -4,6 +4,7 @@ import copy
 
 import pytest
 
+import k8s_semantics
 import schema_check
 from harness import stack_config
 from llm_maas.models import load_config
@@ -89,8 +90,8 @@ def test_builtin_kinds_are_checked_strictly(dev_objects):
 def test_names_and_labels_follow_kubernetes_syntax(dev_objects):
     bad_label = _broken(dev_objects, ("ConfigMap", "qwen3-32b-epp"), lambda o: o["metadata"]["labels"].update(x="a b"))
     bad_name = _broken(dev_objects, ("Service", "qwen3-32b-epp"), lambda o: o["metadata"].update(name="9-epp"))
-    assert schema_check.validate_metadata(bad_label) and schema_check.validate_metadata(bad_name)
-    assert schema_check.validate_metadata(dev_objects[("ConfigMap", "qwen3-32b-epp")]) == []
+    assert k8s_semantics.object_problems(bad_label) and k8s_semantics.object_problems(bad_name)
+    assert k8s_semantics.object_problems(dev_objects[("ConfigMap", "qwen3-32b-epp")]) == []
 
 
 def test_missing_crd_folder_is_an_error_not_a_pass(tmp_path):
