@@ -19,7 +19,7 @@ from .errors import ConfigError, Violation, dotted_path
 from .scaling import Autoscaling, ModelAutoscaling, Monitoring, check_scaling, resolve_scaling
 from .tiers import Tier, check_tiers
 from .disaggregation import Prefill, check_disaggregation
-from .identity import check_namespaces, check_route_names
+from .identity import check_gateway_name, check_namespaces, check_route_names
 from .listing import check_listing
 from .server_args import check_extra_args, check_source
 from .names import DECODE, DNS1035_RULE, POOL_NAME_MAX, PREFILL, ROLE_LABEL, derive_pool_name, is_dns1035_label, pool_selector
@@ -567,7 +567,7 @@ class Config(StrictModel):
         )
         violations += self._check_token_source()
         violations += self.versions.check_router_images()
-        violations += check_route_names(self) + check_namespaces(self)
+        violations += check_gateway_name(self) + check_route_names(self) + check_namespaces(self)
         if self.namespace == self.gateway.namespace:
             violations.append(
                 Violation(

@@ -1,15 +1,33 @@
-"""No two objects the stack creates may be the same Kubernetes object: two resources would own
-it, and each `pulumi up` would fight the other (or the second create would fail)."""
+"""The names of the objects a config creates: each fits where it lands, and no two resources are
+the same Kubernetes object (two resources would own it, and each `pulumi up` would fight the
+other, or the second create would fail)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from .errors import Violation, dotted_path
+from .names import DATA_PLANE, RATE_LIMIT_STORE, gateway_object
 from .routes import route_names
 
 if TYPE_CHECKING:
     from .config import Config
+
+
+def check_gateway_name(config: "Config") -> list[Violation]:
+    """The Services and labels named after the Gateway that this config creates fit 63 characters."""
+    derived = []
+    if config.rate_limit.install and any(consumer.has_budget for consumer in config.consumers):
+        derived.append((gateway_object(config.gateway.name, RATE_LIMIT_STORE), "the budget service's Redis Service"))
+    if config.monitoring.enabled:
+        derived.append((gateway_object(config.gateway.name, DATA_PLANE), "the data plane's PodMonitor (and its label)"))
+    return [
+        Violation(("gateway", "name"), config.gateway.name,
+                  f"{name!r}, {what}, would be {len(name)} characters; a name or label value holds 63, so the "
+                  f"gateway name may have at most {63 - len(name) + len(config.gateway.name)} here")
+        for name, what in derived
+        if len(name) > 63
+    ]
 
 
 def check_route_names(config: "Config") -> list[Violation]:

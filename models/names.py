@@ -46,11 +46,13 @@ def derive_pool_name(model_name: str) -> str:
 # Objects named `<gateway>-<suffix>` whose names must also fit a DNS label: Services, and the
 # `app.kubernetes.io/name` label every object carries. agentgateway names the data plane's
 # Deployment and Service after the Gateway itself, so the Gateway's name is a DNS-1035 label too.
+# The model list always exists; the others only with the feature that creates them, so the
+# config checks those where they apply (models/identity.py).
 MODEL_LIST = "models"
 RATE_LIMIT = "ratelimit"
 RATE_LIMIT_STORE = "ratelimit-redis"
 DATA_PLANE = "data-plane"
-GATEWAY_NAME_MAX = 63 - max(len(f"-{suffix}") for suffix in (MODEL_LIST, RATE_LIMIT, RATE_LIMIT_STORE, DATA_PLANE))
+GATEWAY_NAME_MAX = 63 - len(f"-{MODEL_LIST}")
 
 
 def gateway_object(gateway: str, suffix: str) -> str:

@@ -12,7 +12,7 @@ from .kube_rules import Quantity, quantity_value
 from .names import (
     DNS1035_RULE,
     GATEWAY_NAME_MAX,
-    RATE_LIMIT_STORE,
+    MODEL_LIST,
     POOL_NAME_MAX,
     is_dns1035_label,
     is_dns1123_label,
@@ -42,7 +42,7 @@ GatewayName = Annotated[
     _check(
         lambda v: is_dns1035_label(v, GATEWAY_NAME_MAX),
         f"{DNS1035_RULE}, at most {GATEWAY_NAME_MAX} characters (its data plane Service takes the name, and "
-        f"<name>-{RATE_LIMIT_STORE} must still be a Service name)",
+        f"<name>-{MODEL_LIST} must still be a Service name)",
     ),
 ]
 PoolName = Annotated[
