@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 from pydantic import Field, PositiveInt
 
 from .errors import Violation
-from .types import ClientName, DNS1123Label, StrictModel
+from .types import ClientName, DNS1123Label, ServiceName, StrictModel
 
 
 # The budget service holds a limit as a uint32 (envoyproxy/ratelimit src/config/config_impl.go
@@ -43,7 +43,7 @@ class Consumer(StrictModel):
 class RateLimitService(StrictModel):
     """An Envoy-ratelimit-compatible gRPC service that already runs on the cluster."""
 
-    name: DNS1123Label = Field(description="Service name.")
+    name: ServiceName = Field(description="Service name.")
     namespace: DNS1123Label = Field(description="Service namespace.")
     port: int = Field(8081, ge=1, le=65535, description="gRPC port of the service.")
 

@@ -37,6 +37,9 @@ DNS1123Label = Annotated[
         "starting and ending with a letter or digit",
     ),
 ]
+# Services are DNS-1035 labels (pkg/apis/core/validation ValidateServiceName): a reference to any
+# other name can never resolve.
+ServiceName = Annotated[str, _check(is_dns1035_label, f"{DNS1035_RULE}, at most 63 characters (a Service name)")]
 GatewayName = Annotated[
     str,
     _check(

@@ -361,6 +361,8 @@ BAD = [
      "maas:models[0].prefill.extraArgs[0]", "--kv-transfer-config.kv_role", "from prefill"),
     ("simulator-extra-model", {"models": [{"name": "a", "server": "simulator", "extraArgs": ["--model", "b"]}]},
      "maas:models[0].extraArgs[0]", "--model", "simulates <pool>-simulator"),
+    ("external-budget-service-name", {"rateLimit": {"install": False, "service": {"name": "9-ratelimit", "namespace": "infra"}}},
+     "maas:rateLimit.service.name", '"9-ratelimit"', "a Service name"),
     ("multi-node-flag-in-extra-args", {"models": [{"name": "a", "extraArgs": ["--pipeline-parallel-size=2"]}]},
      "maas:models[0].extraArgs[0]", "--pipeline-parallel-size=2", "from nodes"),
 ]
