@@ -21,3 +21,4 @@ pulumi.export("gpusAtMax", service.gpus_at_max)
 # Secret: `pulumi stack output apiKeys --show-secrets` hands each consumer its key.
 pulumi.export("apiKeys", service.api_keys)
 pulumi.export("rateLimitConfig", service.rate_limit_config)
+pulumi.export("prices", service.prices)

@@ -31,13 +31,15 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
 
-from llm_maas.models import Consumer, RateLimit, Versions
+from llm_maas.models import Consumer, RateLimit, Team, Versions
+from llm_maas.models.spend import budgets_enforced
 
 from . import metrics
 from .inference_gateway import InferenceGateway
 from .kube import AGENTGATEWAY_POLICY, HTTP_ROUTE, MODEL_ROUTE_SELECTOR, REFERENCE_GRANT, child, custom_resource, labels, meta
 from .model_list import KEY_MODELS_FIELD, MODEL_LIST_PATH
 from .rate_limit import RateLimitService, RateLimitServiceArgs
+from .spend import TEAM_EXPRESSION, TEAM_FIELD, spend_descriptor, team_budgets
 
 KEY_PREFIX = "sk-maas-"
 KEY_RANDOM_CHARACTERS = 48
@@ -69,6 +71,8 @@ def key_metadata(consumer: Consumer) -> dict:
         metadata[MODELS_FIELD] = list(consumer.models)
     if consumer.tier is not None:
         metadata[TIER_FIELD] = consumer.tier
+    if consumer.team is not None:
+        metadata[TEAM_FIELD] = consumer.team
     return metadata
 
 
@@ -91,9 +95,10 @@ class _QuotedStrings(yaml.SafeDumper):
 _QuotedStrings.add_representer(str, _QuotedStrings.represent_str)
 
 
-def rate_limit_config(domain: str, consumers: Sequence[Consumer]) -> str:
-    """envoyproxy/ratelimit configuration: a per-minute budget for each consumer that has one.
-    A consumer without an entry gets no limit (the service answers OK for unknown descriptors)."""
+def rate_limit_config(domain: str, consumers: Sequence[Consumer], teams: Sequence[Team] = ()) -> str:
+    """envoyproxy/ratelimit configuration: a per-minute budget for each consumer that has one, and
+    a daily spend budget for each team that has one. A consumer or team without an entry gets no
+    limit (the service answers OK for unknown descriptors)."""
     descriptors = []
     for consumer in consumers:
         for _, key, field_name in BUDGETS:
@@ -102,6 +107,7 @@ def rate_limit_config(domain: str, consumers: Sequence[Consumer]) -> str:
                 descriptors.append(
                     {"key": key, "value": consumer.name, "rate_limit": {"unit": "minute", "requests_per_unit": budget}}
                 )
+    descriptors += team_budgets(teams)
     return yaml.dump({"domain": domain, "descriptors": descriptors}, Dumper=_QuotedStrings, sort_keys=False)
 
 
@@ -114,6 +120,8 @@ class ConsumerAccessArgs:
     model_namespace: pulumi.Input[str]
     """The same namespace as an output of its creation, so objects there wait for it."""
     rate_limit: RateLimit = field(default_factory=RateLimit)
+    teams: Sequence[Team] = ()
+    """Teams whose consumers share a daily spend budget (components/spend.py)."""
     versions: Versions = field(default_factory=Versions)
     """Pins of the rate-limit service and Redis images."""
     platform: str = "kubernetes"
@@ -130,7 +138,7 @@ class ConsumerAccess(pulumi.ComponentResource):
         super().__init__("maas:index:ConsumerAccess", name, None, opts)
         keys, secrets = self._keys(name, args)
         self._access(name, args, secrets)
-        budgets = rate_limit_config(args.rate_limit.domain, args.consumers)
+        budgets = rate_limit_config(args.rate_limit.domain, args.consumers, args.teams)
         self._budgets(name, args, budgets)
         self.api_keys = pulumi.Output.secret(pulumi.Output.all(**keys))
         self.rate_limit_config = pulumi.Output.from_input(budgets)
@@ -200,7 +208,11 @@ class ConsumerAccess(pulumi.ComponentResource):
             {
                 "targetRefs": [gateway.target],
                 "frontend": {
-                    "metrics": {"attributes": {"add": [{"name": METRICS_LABEL, "expression": CONSUMER_EXPRESSION}]}}
+                    "metrics": {"attributes": {"add": [
+                        {"name": METRICS_LABEL, "expression": CONSUMER_EXPRESSION},
+                        # "unknown" for a consumer without a team (telemetry/log.rs keeps empty values).
+                        {"name": metrics.TEAM, "expression": TEAM_EXPRESSION},
+                    ]}}
                 },
             },
             gateway.crds,
@@ -234,8 +246,9 @@ class ConsumerAccess(pulumi.ComponentResource):
                             "backendRef": backend,
                             "failureMode": args.rate_limit.failure_mode,
                             "descriptors": [
-                                {"entries": [{"name": key, "expression": CONSUMER_EXPRESSION}], "unit": unit}
-                                for unit, key, _ in BUDGETS
+                                *({"entries": [{"name": key, "expression": CONSUMER_EXPRESSION}], "unit": unit}
+                                  for unit, key, _ in BUDGETS),
+                                spend_descriptor(),
                             ],
                         }
                     }
@@ -247,7 +260,7 @@ class ConsumerAccess(pulumi.ComponentResource):
     def _budget_service(self, name: str, args: ConsumerAccessArgs, budgets: str) -> Optional[dict]:
         """The `backendRef` of the service keeping budgets: run here, or the configured one; none
         while no consumer has a budget."""
-        if not any(consumer.has_budget for consumer in args.consumers):
+        if not budgets_enforced(args.consumers, args.teams):
             return None
         if args.rate_limit.service is not None:
             return args.rate_limit.service.model_dump()

@@ -35,6 +35,7 @@ from .kube import (
     retain_crds,
     target_ref,
 )
+from .spend import model_catalog_source, price_catalog, price_catalog_config_map
 
 ROUTING_HEADER = "X-Gateway-Model-Name"
 # A body that is not JSON, has no `model`, or a `model` that is not a scalar makes this fail;
@@ -87,6 +88,8 @@ class InferenceGatewayArgs:
     """Client-facing model names, exported so users see what the endpoint serves."""
     request_timeout_seconds: float = 300
     """The longest request any model allows (the OpenShift Route must not cut it short)."""
+    price_catalog: str = field(default_factory=lambda: price_catalog([]))
+    """agentgateway's model cost catalog (components/spend.py): what the data plane prices calls by."""
 
 
 class InferenceGateway(pulumi.ComponentResource):
@@ -123,14 +126,15 @@ class InferenceGateway(pulumi.ComponentResource):
             opts=child(self, depends_on=[namespace, *self.crds]),
         )
 
+        prices = price_catalog_config_map(self, f"{name}-prices", gw.name, ns, args.price_catalog, [namespace])
         parameters_name = f"{gw.name}-parameters"
         parameters = self._custom(
             f"{name}-parameters",
             AGENTGATEWAY_PARAMETERS,
             parameters_name,
             ns,
-            {"service": {"spec": {"type": gw.service_type}}},
-            [namespace],
+            {"service": {"spec": {"type": gw.service_type}}, "modelCatalog": model_catalog_source(gw.name)},
+            [namespace, prices],
         )
         self._custom(
             f"{name}-gateway",

@@ -40,8 +40,9 @@ EPP_DISAGG_DECISIONS = "llm_d_epp_disagg_decision_total"
 POOL = "pool"
 ROLE = "role"
 GATEWAY = "gateway"
-# The label the gateway adds to its metrics from the caller's API key (ConsumerAccess).
+# The labels the gateway adds to its metrics from the caller's API key (ConsumerAccess).
 CONSUMER = "consumer"
+TEAM = "team"
 
 
 def series(metric: str, **matchers: str) -> str:

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from llm_maas.models import Config, Model
+from llm_maas.models.spend import idle_teams
 
 from .autoscaling import ModelAutoscaling, ModelAutoscalingArgs
 from .consumers import ConsumerAccess, ConsumerAccessArgs
@@ -21,12 +22,14 @@ from .lws_controller import LeaderWorkerSetController, LeaderWorkerSetController
 from .model_server import HF_TOKEN_KEY, ModelServer, ModelServerArgs
 from .multi_node import MultiNodeServer, MultiNodeServerArgs
 from .observability import Observability, ObservabilityArgs, scraper_peer
+from .spend import price_catalog, prices
 
 HF_TOKEN_SECRET = "hf-token"
 OPEN_GATEWAY_WARNING = (
     "maas:consumers is empty: the gateway serves every model to anyone who can reach it, with no "
     "API key and no budget. Declare consumers to require keys."
 )
+IDLE_TEAM_WARNING = "maas:teams entry {team!r} has no consumer (no consumer names it as its team): its budget is never spent."
 
 
 @dataclass
@@ -48,6 +51,8 @@ class ModelService(pulumi.ComponentResource):
     """Consumer -> API key, a Pulumi secret (empty when the gateway is open)."""
     rate_limit_config: pulumi.Output[str]
     """The budgets as envoyproxy/ratelimit configuration (load it into an external service)."""
+    prices: pulumi.Output[dict[str, dict[str, str]]]
+    """Served name -> its price per million tokens and the currency (priced models only)."""
     gateway: InferenceGateway
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -69,6 +74,7 @@ class ModelService(pulumi.ComponentResource):
         self.gpus = pulumi.Output.from_input(config.total_gpus)
         self.gpus_at_min = pulumi.Output.from_input(config.gpus_at_min)
         self.gpus_at_max = pulumi.Output.from_input(config.gpus_at_max)
+        self.prices = pulumi.Output.from_input(prices(config.models, config.currency))
         self.register_outputs(
             {
                 "url": self.url,
@@ -79,6 +85,7 @@ class ModelService(pulumi.ComponentResource):
                 "gpus_at_max": self.gpus_at_max,
                 "api_keys": self.api_keys,
                 "rate_limit_config": self.rate_limit_config,
+                "prices": self.prices,
             }
         )
 
@@ -95,6 +102,7 @@ class ModelService(pulumi.ComponentResource):
                 route_namespaces=[config.namespace],
                 served_names=config.served_names,
                 request_timeout_seconds=config.longest_request_timeout_seconds,
+                price_catalog=price_catalog(config.models),
             ),
             opts=child(self),
         )
@@ -117,6 +125,8 @@ class ModelService(pulumi.ComponentResource):
         self, name: str, config: Config, namespace: pulumi.Output[str]
     ) -> tuple[pulumi.Output[dict[str, str]], pulumi.Output[str]]:
         """Keys, access and budgets, or an open gateway (and a warning): the keys and budgets."""
+        for team in idle_teams(config.teams, config.consumers):
+            pulumi.log.warn(IDLE_TEAM_WARNING.format(team=team), resource=self)
         if not config.consumers:
             pulumi.log.warn(OPEN_GATEWAY_WARNING, resource=self)
             return pulumi.Output.secret({}), pulumi.Output.from_input("")
@@ -124,6 +134,7 @@ class ModelService(pulumi.ComponentResource):
             f"{name}-consumers",
             ConsumerAccessArgs(
                 consumers=config.consumers,
+                teams=config.teams,
                 gateway=self.gateway,
                 namespace=config.namespace,
                 model_namespace=namespace,

@@ -18,6 +18,7 @@ from .errors import ConfigError, Violation
 from .loader import load_catalog, load_config, load_stack_config, read_stack_files
 from .scaling import Autoscaling, ModelAutoscaling, Monitoring, Scraper
 from .names import DECODE, PREFILL, ROLE_LABEL, POOL_LABEL, derive_pool_name, objective_name, pool_selector
+from .spend import Price, Team
 from .tiers import Tier, priority_bands
 
 __all__ = [
@@ -27,6 +28,8 @@ __all__ = [
     "Monitoring",
     "Scraper",
     "Tier",
+    "Team",
+    "Price",
     "Config",
     "Consumer",
     "ConfigError",

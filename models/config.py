@@ -22,6 +22,7 @@ from .disaggregation import Prefill, check_disaggregation
 from .identity import check_gateway_name, check_namespaces, check_route_names
 from .listing import check_listing
 from .server_args import check_extra_args, check_source
+from .spend import Price, Team, budgets_enforced, check_teams
 from .names import DECODE, DNS1035_RULE, POOL_NAME_MAX, PREFILL, ROLE_LABEL, derive_pool_name, is_dns1035_label, pool_selector
 from .kube_rules import ExtendedResourceName, Labels, QualifiedName, Size, StorageClassName, toleration_problem
 from .types import ClientName, DNS1123Label, GatewayName, DNS1123Subdomain, Duration, Hostname, Image, PoolName, Release, RenderDirectory, Resources, StrictModel, duration_seconds
@@ -301,6 +302,11 @@ class Model(StrictModel):
         "(1s to 24h); a reasoning model's long answers need more than the default.",
     )
     pool: Optional[PoolName] = Field(None, description="InferencePool name; derived from `name` when unset.")
+    price: Optional[Price] = Field(
+        None,
+        description="{inputPerMillion, outputPerMillion, cachedInputPerMillion} in maas:currency: what its calls "
+        "(adapters included) cost; unset: free.",
+    )
     autoscaling: Optional[ModelAutoscaling] = Field(
         None,
         description="Scale the servers on the pool's queue depth: {minReplicas, maxReplicas, queueDepth} "
@@ -517,7 +523,15 @@ class Config(StrictModel):
     consumers: list[Consumer] = Field(
         default_factory=list,
         description="Who may call the gateway, each with its own API key: name (required), models, "
-        "tokensPerMinute, requestsPerMinute, keyVersion, tier. Empty: the gateway is open to anyone who reaches it.",
+        "tokensPerMinute, requestsPerMinute, keyVersion, tier, team. Empty: the gateway is open to anyone who reaches it.",
+    )
+    teams: list[Team] = Field(
+        default_factory=list,
+        description="Teams, each {name, spendPerDay}: consumers of one team (`team`) share a daily spend budget "
+        "in maas:currency, priced by each model's `price`.",
+    )
+    currency: str = Field(
+        "USD", pattern=r"^[A-Z]{3}$", description="What model prices and team budgets are in (ISO 4217 code); a label only."
     )
     tiers: list[Tier] = Field(
         default_factory=list,
@@ -559,7 +573,8 @@ class Config(StrictModel):
         name_owner = self._check_models(violations)
         violations += check_listing(self.served_names)
         declared = {name: ("models",) for name in context.get("declared_names", ())}
-        violations += check_consumers(self.consumers, self.rate_limit, {**declared, **name_owner})
+        violations += check_consumers(self.consumers, self.rate_limit, {**declared, **name_owner}, self.budgets_enforced)
+        violations += check_teams(self.teams, self.consumers, context.get("declared_teams", set()))
         violations += check_tiers(self.tiers, self.consumers, context.get("declared_tiers", set()))
         resolve_scaling(self.monitoring, self.autoscaling, self.platform)
         violations += check_scaling(
@@ -730,6 +745,10 @@ class Config(StrictModel):
     @property
     def served_names(self) -> list[str]:
         return [name for model in self.models for name in model.served_names]
+
+    @property
+    def budgets_enforced(self) -> bool:
+        return budgets_enforced(self.consumers, self.teams)
 
     @property
     def longest_request_timeout_seconds(self) -> float:

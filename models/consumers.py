@@ -34,6 +34,9 @@ class Consumer(StrictModel):
     tier: Optional[DNS1123Label] = Field(
         None, description="Name of a maas:tiers entry: how soon a saturated pool serves this consumer."
     )
+    team: Optional[DNS1123Label] = Field(
+        None, description="Name of a maas:teams entry: whose spend this consumer's calls count towards."
+    )
 
     @property
     def has_budget(self) -> bool:
@@ -66,9 +69,10 @@ class RateLimit(StrictModel):
 
 
 def check_consumers(
-    consumers: list[Consumer], rate_limit: RateLimit, name_owner: dict[str, tuple[str | int, ...]]
+    consumers: list[Consumer], rate_limit: RateLimit, name_owner: dict[str, tuple[str | int, ...]], budgeted: bool
 ) -> list[Violation]:
-    """Rules that span consumers, the catalog (`name_owner`: every served name) and rateLimit."""
+    """Rules that span consumers, the catalog (`name_owner`: every served name) and rateLimit
+    (`budgeted`: some consumer's or team's budget needs the budget service)."""
     violations: list[Violation] = []
     first_use: dict[str, int] = {}
     for index, consumer in enumerate(consumers):
@@ -92,10 +96,10 @@ def check_consumers(
             Violation(("rateLimit", "service"), rate_limit.service.model_dump(by_alias=True),
                       "install: true runs the service in the stack; set install: false to use this one instead")
         )
-    if not rate_limit.install and rate_limit.service is None and any(c.has_budget for c in consumers):
+    if not rate_limit.install and rate_limit.service is None and budgeted:
         violations.append(
             Violation(("rateLimit", "service"), None,
-                      "consumers have budgets and install is false: name the existing service "
+                      "consumers or teams have budgets and install is false: name the existing service "
                       "{name, namespace, port}, or set install: true")
         )
     return violations

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def check_gateway_name(config: "Config") -> list[Violation]:
     """The Services and labels named after the Gateway that this config creates fit 63 characters."""
     derived = []
-    if config.rate_limit.install and any(consumer.has_budget for consumer in config.consumers):
+    if config.rate_limit.install and config.budgets_enforced:
         derived.append((gateway_object(config.gateway.name, RATE_LIMIT_STORE), "the budget service's Redis Service"))
     if config.monitoring.enabled:
         derived.append((gateway_object(config.gateway.name, DATA_PLANE), "the data plane's PodMonitor (and its label)"))

@@ -100,7 +100,7 @@ def load_config(values: Mapping[str, Any], secret_keys: Iterable[str] = ()) -> C
 
 # The lists whose entries are checked one by one: an entry that does not parse is left out of the
 # second pass, and the rest still get their cross-field checks.
-ENTRY_LISTS = ("models", "consumers", "tiers")
+ENTRY_LISTS = ("models", "consumers", "tiers", "teams")
 
 
 def validate(raw: Mapping[str, Any], source: tuple[str, str]) -> Config:
@@ -137,6 +137,7 @@ def _cross_field_violations(raw: dict[str, Any], error: ValidationError) -> list
     context = {
         "declared_names": {name for entry in unparsed.get("models", []) for name in _declared_names(entry)},
         "declared_tiers": {entry.get("name") for entry in unparsed.get("tiers", []) if isinstance(entry, dict)},
+        "declared_teams": {entry.get("name") for entry in unparsed.get("teams", []) if isinstance(entry, dict)},
     }
     try:
         Config.model_validate(partial, context=context)

@@ -52,7 +52,8 @@ MODEL_LIST = "models"
 RATE_LIMIT = "ratelimit"
 RATE_LIMIT_STORE = "ratelimit-redis"
 DATA_PLANE = "data-plane"
-GATEWAY_NAME_MAX = 63 - len(f"-{MODEL_LIST}")
+MODEL_PRICES = "prices"
+GATEWAY_NAME_MAX = 63 - max(len(f"-{suffix}") for suffix in (MODEL_LIST, MODEL_PRICES))
 
 
 def gateway_object(gateway: str, suffix: str) -> str:

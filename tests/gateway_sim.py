@@ -27,12 +27,15 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Optional
 
 import cel
 
+from cost_catalog import call_cost, read_catalog
 from goyaml import GoYamlError, Limit, limit_for, load_ratelimit_config
 
 GATEWAY_API = "gateway.networking.k8s.io"
@@ -76,6 +79,8 @@ class Outcome:
     picker, receive."""
     upstream_body: bytes = b""
     """The body after the route's policies."""
+    cost: Optional[Decimal] = None
+    """What the price catalog says the call cost (None: unpriced, or not a model call)."""
 
     @property
     def pool_name(self) -> Optional[str]:
@@ -208,6 +213,31 @@ def served_names_of(container: dict[str, Any]) -> set[str]:
     return set(served or models) | adapters
 
 
+@dataclass
+class Usage:
+    """What a model server reports for one call."""
+
+    prompt: int
+    cached: int
+    completion: int
+
+    @property
+    def total(self) -> int:
+        return self.prompt + self.completion
+
+
+def _cost_charge(expression: str, context: cel.Context) -> Optional[int]:
+    """A `cost` expression's charge: a whole number or nothing (remoteratelimit.rs as_unsigned).
+    celx's `math.ceil` is agentgateway's own (crates/celx/src/math.rs); cel-rust's Python binding
+    has no qualified functions, so it is given under another name."""
+    context.add_function("math_ceil", lambda value: float(math.ceil(value)))
+    try:
+        value = cel.evaluate(expression.replace("math.ceil(", "math_ceil("), context)
+    except Exception:
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def lora_modules(values: list[str]) -> dict[str, str]:
     """vLLM v0.19.1's reading of `--lora-modules` (LoRAParserAction, entrypoints/openai/cli_args.py):
     `name=path` when the item has an `=` and no `,`, split on every `=` (more than one fails to
@@ -256,6 +286,22 @@ class GatewaySimulator(ClusterObjects):
             for o in self._all("Namespace")
         }
         self.rate_limiter = rate_limiter
+        self.price_catalog = self._price_catalog()
+
+    def _price_catalog(self) -> dict:
+        """The model cost catalog the data plane mounts: the Gateway's AgentgatewayParameters'
+        `modelCatalog` ConfigMaps, merged in order (a later source replaces a whole model). The
+        mount is not optional, so a missing ConfigMap or key keeps the data plane from starting."""
+        ref = (self.gateway or {}).get("spec", {}).get("infrastructure", {}).get("parametersRef")
+        parameters = self._one("AgentgatewayParameters", ref["name"], _ns(self.gateway)) if ref else None
+        catalog: dict = {}
+        for source in ((parameters or {}).get("spec", {}).get("modelCatalog") or {}).get("sources", []):
+            config_map = self._one("ConfigMap", source["configMap"]["name"], _ns(self.gateway))
+            key = source["configMap"].get("key", "catalog.json")
+            if config_map is None or key not in config_map.get("data", {}):
+                raise RuntimeError(f"the data plane cannot mount the model catalog {source}")
+            catalog.update(read_catalog(config_map["data"][key]))
+        return catalog
 
     def _targets(self, policy: dict[str, Any], kind: str, name: str, namespace: str) -> bool:
         """A policy attaches to objects of its own namespace it names (`targetRefs`) or whose
@@ -509,8 +555,12 @@ class GatewaySimulator(ClusterObjects):
         method: str = "POST",
         query: Optional[dict[str, str]] = None,
         completion_tokens: int = 0,
+        prompt_tokens: int = 0,
+        cached_tokens: int = 0,
     ) -> Outcome:
-        """`completion_tokens`: what the model server reports as total usage, for token budgets."""
+        """The usage the model server reports for the call: `prompt_tokens` (of which
+        `cached_tokens` came from the prefix cache) and `completion_tokens`; token budgets are
+        charged their sum, spend budgets the cost the price catalog gives them."""
         outcome = Outcome(headers={})
         outcome.headers = seen = self.pre_route(body, headers or {}, path, method, outcome)
         request_vars: dict[str, Any] = {"headers": dict(seen), "path": path, "method": method}
@@ -556,7 +606,8 @@ class GatewaySimulator(ClusterObjects):
             return outcome
         kind = (ref.get("group", ""), ref.get("kind", "Service"))
         if kind == (AGENTGATEWAY, "AgentgatewayBackend"):
-            self._llm_backend(outcome, ref["name"], namespace, limits, context, completion_tokens, path)
+            usage = Usage(prompt_tokens, cached_tokens, completion_tokens)
+            self._llm_backend(outcome, ref["name"], namespace, limits, context, usage, path)
         elif kind == (INFERENCE, "InferencePool"):
             self._pool_backend(outcome, ref["name"], namespace)
         elif kind == ("", "Service"):
@@ -582,11 +633,13 @@ class GatewaySimulator(ClusterObjects):
         namespace: str,
         limits: list[dict[str, Any]],
         context: cel.Context,
-        completion_tokens: int,
+        usage: "Usage",
         path: str,
     ) -> None:
         """The LLM path: token budgets are checked before the call with the input tokens known
-        (none without a tokenizer) and charged the usage the answer reports afterwards."""
+        (none without a tokenizer) and charged the usage the answer reports afterwards; a
+        descriptor with a `cost` expression is charged what it evaluates to, with `llm.cost` set
+        when the catalog prices the call (llm/mod.rs LLMContext; http/remoteratelimit.rs)."""
         backend = self._one("AgentgatewayBackend", name, namespace)
         provider = (backend or {}).get("spec", {}).get("ai", {}).get("provider", {}).get("custom", {})
         target = provider.get("backendRef", {})
@@ -600,10 +653,17 @@ class GatewaySimulator(ClusterObjects):
         # custom backendRef may only name a pool in the backend's own namespace
         self._pool_backend(outcome, target["name"], namespace)
         if outcome.status == 200:
-            reported = completion_tokens if reports_usage(outcome.upstream_body, path) else 0
-            outcome.body = json.dumps({"object": "chat.completion", "usage": {"total_tokens": reported}})
+            if not reports_usage(outcome.upstream_body, path):
+                usage = Usage(0, 0, 0)
+            outcome.body = json.dumps({"object": "chat.completion", "usage": {"total_tokens": usage.total}})
+            model = json.loads(outcome.upstream_body).get("model", "")
+            # A custom AI backend prices under the provider `custom` (crates/llm/src/custom.rs).
+            cost = call_cost(self.price_catalog, "custom", model, model, usage.prompt, usage.completion, usage.cached)
+            outcome.cost = cost
+            if cost is not None:
+                context.add_variable("llm", {"cost": {"total": float(cost)}})
             for limit in limits:
-                self._rate_limited(outcome, limit, "Tokens", context, hits=reported, after_response=True)
+                self._rate_limited(outcome, limit, "Tokens", context, hits=usage.total, after_response=True)
 
     def _rate_limited(
         self,
@@ -625,7 +685,12 @@ class GatewaySimulator(ClusterObjects):
                 entries = [(e["name"], cel.evaluate(e["expression"], context)) for e in descriptor["entries"]]
             except Exception:  # a descriptor whose entries fail to evaluate is not sent
                 continue
-            descriptors.append(entries)
+            charge = hits
+            if after_response and "cost" in descriptor:
+                charge = _cost_charge(descriptor["cost"], context)
+                if charge is None:  # the expression failed or is no whole number: not sent
+                    continue
+            descriptors.append((entries, charge))
         if not descriptors:
             return False
         ref = limit["backendRef"]
@@ -638,7 +703,7 @@ class GatewaySimulator(ClusterObjects):
                 return False
             outcome.status, outcome.body = 500, "rate limit service failed"
             return True
-        over, headers = limiter.should_rate_limit(limits.get(limit["domain"], {}), limit["domain"], descriptors, hits)
+        over, headers = limiter.should_rate_limit(limits.get(limit["domain"], {}), limit["domain"], descriptors)
         outcome.response_headers.update(headers)
         if over and not after_response:  # the response-side charge is fire and forget
             outcome.status, outcome.body = 429, "rate limit exceeded"
@@ -880,20 +945,21 @@ class RateLimitSimulator(ClusterObjects):
         return dict(documents) if documents else None
 
     def should_rate_limit(
-        self, config: dict[str, Limit], domain: str, descriptors: list[list[tuple[str, str]]], hits: int
+        self, config: dict[str, Limit], domain: str, descriptors: list[tuple[list[tuple[str, str]], int]]
     ) -> tuple[bool, dict[str, str]]:
         """Whether the hits go over a budget, and the response headers the service adds: with
         LIMIT_RESPONSE_HEADERS_ENABLED, the limit, remaining and seconds to reset of the status
-        with the least remaining (service/ratelimit.go), under the names its env gives."""
+        with the least remaining (service/ratelimit.go), under the names its env gives. Each
+        descriptor carries its own hits (its `hits_addend`; 0 only checks), and every window of
+        a test counts as one (a fresh limiter is a fresh window)."""
         over = False
         statuses = []
-        for entries in descriptors:
+        for entries, hits in descriptors:
             (key, value), = entries  # the stack sends one entry per descriptor
             limit = limit_for(config, key, value)
             if limit is None:
                 continue
-            assert limit.unit == "minute"
-            counter = (domain, key, value)
+            counter = (domain, key, value, limit.unit)
             self.counters[counter] = self.counters.get(counter, 0) + hits
             over |= self.counters[counter] > limit.requests_per_unit
             statuses.append((max(limit.requests_per_unit - self.counters[counter], 0), limit.requests_per_unit))

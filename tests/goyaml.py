@@ -136,6 +136,11 @@ def _validate_leaves(value: Any) -> None:
         raise GoYamlError(f"error checking config: {value!r} is not a string, int, bool or null")
 
 
+# config_impl.go accepts any name of the RateLimitResponse_RateLimit_Unit enum but UNKNOWN, in any
+# letter case (go-control-plane rls.pb.go at the pinned commit 1e50889b).
+UNITS = {"SECOND", "MINUTE", "HOUR", "DAY", "MONTH", "YEAR", "WEEK"}
+
+
 @dataclass
 class Limit:
     requests_per_unit: int
@@ -167,7 +172,10 @@ def load_ratelimit_config(text: str) -> tuple[str, dict[str, Limit]]:
             raise GoYamlError(f"duplicate descriptor composite key '{domain}.{final}'")
         rate_limit = _field(descriptor, "rate_limit")
         if rate_limit is not None:
-            limits[final] = Limit(_uint32(_field(rate_limit, "requests_per_unit")), _text(_field(rate_limit, "unit")))
+            unit = _text(_field(rate_limit, "unit"))
+            if unit.upper() not in UNITS:
+                raise GoYamlError(f"invalid rate limit unit '{unit}'")
+            limits[final] = Limit(_uint32(_field(rate_limit, "requests_per_unit")), unit.lower())
     return domain, limits
 
 

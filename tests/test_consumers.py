@@ -276,8 +276,12 @@ def test_budgets_are_generated_from_the_catalog(stack):
         for key, budget in (("consumer_tokens", c.tokens_per_minute), ("consumer_requests", c.requests_per_minute))
         if budget
     )
-    found = sorted((d["key"], d["value"], d["rate_limit"]["requests_per_unit"]) for d in limits["descriptors"])
-    assert found == expected and all(d["rate_limit"]["unit"] == "minute" for d in limits["descriptors"])
+    # Team budgets are per UTC day, in ten-thousandths of the currency (README: Spend).
+    expected += sorted(("team_spend", t.name, int(t.spend_per_day * 10_000)) for t in config.teams if t.spend_per_day)
+    found = [(d["key"], d["value"], d["rate_limit"]["requests_per_unit"]) for d in limits["descriptors"]]
+    assert sorted(found) == sorted(expected)
+    assert {d["rate_limit"]["unit"] for d in limits["descriptors"] if d["key"] != "team_spend"} == {"minute"}
+    assert {d["rate_limit"]["unit"] for d in limits["descriptors"] if d["key"] == "team_spend"} <= {"day"}
     assert run.outputs["rateLimitConfig"] == document
 
 
@@ -387,12 +391,15 @@ def test_v1_models_scales_to_a_thousand_names():
     assert len(listing["data"]["models.json"]) < 1024 * 1024 - 64 * 1024  # well inside a ConfigMap
 
 
-def test_usage_metrics_carry_the_consumer(stack):
+def test_usage_metrics_carry_the_consumer_and_its_team(stack):
     name, run = stack
     keys = run.outputs["apiKeys"]
     for consumer, key in keys.items():
-        model = (next(c for c in _config(name).consumers if c.name == consumer).models or _config(name).served_names)[0]
-        assert _gateway(run).request(_chat(model), _bearer(key)).metric_labels == {"consumer": consumer}
+        declared = next(c for c in _config(name).consumers if c.name == consumer)
+        model = (declared.models or _config(name).served_names)[0]
+        # A consumer without a team is labelled as agentgateway labels a failed expression.
+        team = declared.team or "unknown"
+        assert _gateway(run).request(_chat(model), _bearer(key)).metric_labels == {"consumer": consumer, "team": team}
 
 
 # Blast radius and isolation ----------------------------------------------------------------------
@@ -504,9 +511,11 @@ def test_the_simulator_reads_every_entry_form_agentgateway_accepts(stack_runs):
     )
     gateway = GatewaySimulator(objects, *GATEWAY)
     raw = gateway.request(_chat("food-review-1"), _bearer("plain-raw-key"))
-    assert raw.status == 200 and raw.api_key == {"key": "<redacted>"} and raw.metric_labels == {"consumer": "unknown"}
+    assert raw.status == 200 and raw.api_key == {"key": "<redacted>"}
+    assert raw.metric_labels == {"consumer": "unknown", "team": "unknown"}
     scoped = gateway.request(_chat("ski-resorts"), _bearer("json-key"))
-    assert scoped.status == 200 and scoped.api_key["consumer"] == "ops" and scoped.metric_labels == {"consumer": "ops"}
+    assert scoped.status == 200 and scoped.api_key["consumer"] == "ops"
+    assert scoped.metric_labels == {"consumer": "ops", "team": "unknown"}
     assert gateway.request(_chat("food-review-1"), _bearer("json-key")).status == 403
 
 
