@@ -118,6 +118,29 @@ def models_dashboard(namespace: str) -> str:
     return _dashboard("maas-models", "MaaS models", panels, _variables(pool_variable))
 
 
+def spend_dashboard(gateway_namespace: str, gateway: str) -> str:
+    """Money, from the gateway's own cost counter: what each priced call was charged (the catalog's
+    rates on the reported usage, cached tokens at their rate), so it matches the team budgets to the
+    cent, where tokens x prices here would repeat the catalog and miss the cached-token rate."""
+    teams = "~$team"
+    cost = metrics.series(metrics.GATEWAY_COST, namespace=gateway_namespace, **{metrics.GATEWAY: gateway, metrics.TEAM: teams})
+    panels = [
+        _panel("Spend per hour by team", "currency", [(f"sum by (team) (rate({cost}[{RATE}])) * 3600", "{{team}}")],
+               (0, 0, 12, 8)),
+        _panel("Spend per hour by consumer and model", "currency",
+               [(f"sum by (consumer, gen_ai_request_model) (rate({cost}[{RATE}])) * 3600",
+                 "{{consumer}} {{gen_ai_request_model}}")], (12, 0, 12, 8)),
+        _panel("Spend in the last 24 h by team", "currency", [(f"sum by (team) (increase({cost}[24h]))", "{{team}}")],
+               (0, 8, 12, 8)),
+        _panel("Spend in the last 24 h by model", "currency",
+               [(f"sum by (gen_ai_request_model) (increase({cost}[24h]))", "{{gen_ai_request_model}}")], (12, 8, 12, 8)),
+    ]  # fmt: skip
+    team_variable = _label_variable(
+        "team", metrics.TEAM, metrics.series(metrics.GATEWAY_COST, namespace=gateway_namespace, **{metrics.GATEWAY: gateway})
+    )
+    return _dashboard("maas-spend", "MaaS spend", panels, _variables(team_variable))
+
+
 def consumers_dashboard(gateway_namespace: str, gateway: str) -> str:
     """Per consumer (the gateway's `consumer` metric label): tokens and requests per model."""
     consumers = "~$consumer"

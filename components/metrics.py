@@ -13,7 +13,8 @@ Sources:
   gateway sets it).
 - agentgateway v1.4.1 `crates/agentgateway/src/telemetry/metrics.rs`: registry prefix
   `agentgateway_`; gen_ai histograms labelled gen_ai_token_type, gen_ai_request_model, the route
-  and the custom attributes of `frontend.metrics` (our `consumer`).
+  and the custom attributes of `frontend.metrics` (our `consumer` and `team`); the cost counter of
+  priced calls likewise.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ EPP_READY_ENDPOINTS = "llm_d_epp_ready_endpoints"
 EPP_HELD_REQUESTS = "llm_d_epp_flow_control_queue_size"
 
 GATEWAY_TOKENS = "agentgateway_gen_ai_client_token_usage"
+# Each priced call's cost (counter, f64, unit "usd" in its name whatever maas:currency says),
+# labelled like the gen_ai histograms (telemetry/metrics.rs gen_ai_client_cost).
+GATEWAY_COST = "agentgateway_gen_ai_client_cost_usd_total"
 GATEWAY_REQUESTS = "agentgateway_requests_total"
 
 EPP_DISAGG_DECISIONS = "llm_d_epp_disagg_decision_total"

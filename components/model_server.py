@@ -30,6 +30,7 @@ from .kube import (
     scratch_volume,
     surge_rollout,
 )
+from .spend import usage_details_args
 
 HF_TOKEN_KEY = "HF_TOKEN"
 # huggingface_hub reads the token from the file HF_TOKEN_PATH names (constants.py), so the token
@@ -306,6 +307,7 @@ def vllm_container(
         "--tensor-parallel-size", str(model.tensor_parallel),
         *launch,
         *kv_transfer_args(model),
+        *usage_details_args(model),
     ]  # fmt: skip
     if model.max_model_len:
         cmd_args += ["--max-model-len", str(model.max_model_len)]

@@ -21,7 +21,7 @@ from llm_maas.models import Monitoring, Versions
 from llm_maas.models.names import DATA_PLANE, POOL_LABEL, ROLE_LABEL, gateway_object
 
 from . import metrics
-from .dashboards import consumers_dashboard, models_dashboard
+from .dashboards import consumers_dashboard, models_dashboard, spend_dashboard
 from .kube import (
     DATA_PLANE_LABEL,
     DATA_PLANE_METRICS_PORT_NAME,
@@ -105,6 +105,7 @@ class Observability(pulumi.ComponentResource):
         boards: dict[str, str] = {}
         if monitoring.dashboards:
             boards["maas-models"] = models_dashboard(args.namespace)
+            boards["maas-spend"] = spend_dashboard(gw.namespace, gw.name)
             if args.consumers:
                 boards["maas-consumers"] = consumers_dashboard(gw.namespace, gw.name)
         for board, document in boards.items():

@@ -85,6 +85,12 @@ def price_catalog_config_map(
     )
 
 
+def usage_details_args(model: Model) -> list[str]:
+    """vLLM reports a call's cached prompt tokens (`usage.prompt_tokens_details.cached_tokens`) only
+    with this flag; a price for cached input needs them, or every input token costs the input rate."""
+    return ["--enable-prompt-tokens-details"] if model.price is not None and model.price.cached_input_per_million is not None else []
+
+
 def spend_descriptor() -> dict:
     """The budgets policy's descriptor charging each call's cost to the caller's team (a caller
     without a team has no `apiKey.team`: the entry fails and the descriptor is not sent)."""

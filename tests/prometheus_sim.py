@@ -64,10 +64,14 @@ DEPRECATED_EPP_METRICS: dict[str, tuple[str, ...]] = {
     "inference_extension_flow_control_pool_saturation": ("inference_pool",),
     "llm_d_inference_scheduler_disagg_decision_total": ("model_name", "decision_type"),
 }
+# `consumer` and `team` are the stack's frontend.metrics attributes, on per-request and gen_ai
+# metrics only (telemetry/log.rs).
 GATEWAY_METRICS: dict[str, tuple[str, ...]] = {
-    "agentgateway_requests_total": ("route", "consumer"),
-    **{k: ("gen_ai_token_type", "gen_ai_request_model", "route", "consumer")
+    "agentgateway_requests_total": ("route", "consumer", "team"),
+    **{k: ("gen_ai_token_type", "gen_ai_request_model", "route", "consumer", "team")
        for k in _histogram("agentgateway_gen_ai_client_token_usage")},
+    # gen_ai_client_cost, registered with unit "usd": a counter, so `_usd_total` (metrics.rs).
+    "agentgateway_gen_ai_client_cost_usd_total": ("gen_ai_request_model", "gen_ai_response_model", "route", "consumer", "team"),
 }  # fmt: skip
 
 EXPORTERS = {

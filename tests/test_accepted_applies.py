@@ -81,6 +81,11 @@ GPU_RESOURCES = (["nvidia.com/gpu", "amd.com/gpu"], ["gpu", "kubernetes.io/gpu"]
 STORAGE_CLASSES = (["fast-ssd", "a.b"], ["Fast_SSD"])
 SIZES = (["20Gi", "1.5Ti", "512Mi"], ["0"])
 TIMEOUTS = (["300s", "20m", "24h", "1s"], ["0s", "25h"])
+PRICES = (
+    [{"inputPerMillion": 0.15, "outputPerMillion": 0.6}, {"inputPerMillion": 0, "outputPerMillion": 1000000, "cachedInputPerMillion": 0.000001}],
+    [{"inputPerMillion": -1, "outputPerMillion": 1}, {"inputPerMillion": 1, "outputPerMillion": 0.0000001}],
+)
+SPEND = ([0.0001, 25, 429496.7295, None], [0, 429497])
 
 
 def pick(draw, careful: bool, choices: tuple[list, list]):
@@ -130,6 +135,8 @@ def model(draw, index: int, careful: bool) -> dict:
         entry["maxLoraRank"] = draw(st.sampled_from([None, 8, 512]))
         entry["shmSize"] = pick(draw, careful, SIZES)
         entry["startupMinutes"] = draw(st.sampled_from([1, 60, 360]))
+    if draw(st.booleans()):
+        entry["price"] = pick(draw, careful, PRICES)
     entry["resources"] = pick(draw, careful, RESOURCES)
     entry["nodeSelector"] = labels(draw, careful)
     entry["tolerations"] = [pick(draw, careful, TOLERATIONS) for _ in range(draw(st.integers(0, 2)))]
@@ -149,6 +156,7 @@ def stack_config(draw) -> tuple[dict[str, str], bool]:
     models = [draw(model(i, careful)) for i in range(draw(st.integers(1, 3)))]
     names = [m["name"] for m in models] + [a if isinstance(a, str) else a["name"] for m in models for a in m["adapters"]]
     tiers = [{"name": f"t{i}-" + draw(dns_label(60)), "priority": draw(st.integers(-1000, 1000))} for i in range(draw(st.integers(0, 2)))]
+    teams = [{"name": f"team{i}", "spendPerDay": pick(draw, careful, SPEND)} for i in range(draw(st.integers(0, 2)))]
     consumers = []
     for i in range(draw(st.integers(0, 3))):
         consumer: dict = {"name": f"c{i}-" + draw(dns_label(58))}
@@ -159,6 +167,8 @@ def stack_config(draw) -> tuple[dict[str, str], bool]:
                 consumer[budget] = draw(st.sampled_from([1, 200_000, 2**32 - 1] + ([] if careful else [2**32])))
         if tiers and draw(st.booleans()):
             consumer["tier"] = tiers[0]["name"]
+        if teams and draw(st.booleans()):
+            consumer["team"] = draw(st.sampled_from([team["name"] for team in teams]))
         consumers.append(consumer)
     # Careful: one distinct namespace each (the long one at the limit); otherwise any may collide.
     namespaces = ["llm-d", "agentgateway-system", "monitoring", "keda", "lws-system", draw(dns_label(63))]
@@ -171,6 +181,7 @@ def stack_config(draw) -> tuple[dict[str, str], bool]:
         "models": models,
         "consumers": consumers,
         "tiers": tiers,
+        "teams": [{k: v for k, v in team.items() if v is not None} for team in teams],
         "monitoring": {"enabled": monitored, "install": monitored, "namespace": order[2],
                        "podMonitorLabels": labels(draw, careful)},
         "autoscaling": {"install": True, "namespace": order[3]},

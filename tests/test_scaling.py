@@ -221,9 +221,10 @@ def test_dashboards_show_each_model_and_consumer_from_metrics_the_scraped_pods_e
     exported = {metric: labels for target in targets for metric, labels in target.exports.items()}
     target_labels = {label for target in targets for label in target.labels}
     boards = _dashboards(run)
-    assert set(boards) == {"maas-models-dashboard", "maas-consumers-dashboard"}
+    assert set(boards) == {"maas-models-dashboard", "maas-consumers-dashboard", "maas-spend-dashboard"}
     titles = {panel["title"].lower() for board in boards.values() for panel in board["panels"]}
-    for needed in ("requests", "queue depth", "kv-cache", "tokens /s", "time to first token", "replicas", "by consumer and model"):
+    for needed in ("requests", "queue depth", "kv-cache", "tokens /s", "time to first token", "replicas", "by consumer and model",
+                   "spend per hour by team", "spend in the last 24 h by model"):
         assert any(needed in title for title in titles), needed
     for board in boards.values():
         for panel in board["panels"]:
