@@ -1,25 +1,25 @@
 """Pulumi components that stand up a Model-as-a-Service endpoint from a validated catalog."""
 
-from .autoscaling import ModelAutoscaling, ModelAutoscalingArgs
-from .consumers import ConsumerAccess, ConsumerAccessArgs
-from .inference_gateway import (
+from .addons.keda import Keda, KedaArgs
+from .addons.lws_controller import LeaderWorkerSetController, LeaderWorkerSetControllerArgs
+from .addons.monitoring_stack import MonitoringStack, MonitoringStackArgs
+from .consumers.access import ConsumerAccess, ConsumerAccessArgs
+from .consumers.rate_limit import RateLimitService, RateLimitServiceArgs
+from .gateway.inference_gateway import (
     ROUTING_HEADER,
     GatewayParentRef,
     InferenceGateway,
     InferenceGatewayArgs,
 )
-from .keda import Keda, KedaArgs
+from .gateway.model_list import ModelList, ModelListArgs
 from .kube import kubernetes_target
-from .lws_controller import LeaderWorkerSetController, LeaderWorkerSetControllerArgs
-from .model_list import ModelList, ModelListArgs
-from .model_pool import ModelPool, ModelPoolArgs
-from .model_server import ModelServer, ModelServerArgs
 from .model_service import ModelService, ModelServiceArgs
-from .multi_node import MultiNodeServer, MultiNodeServerArgs
-from .monitoring_stack import MonitoringStack, MonitoringStackArgs
-from .observability import Observability, ObservabilityArgs
-from .rate_limit import RateLimitService, RateLimitServiceArgs
-from .scheduling import PoolScheduling, PoolSchedulingArgs
+from .observability.observability import Observability, ObservabilityArgs
+from .serving.autoscaling import ModelAutoscaling, ModelAutoscalingArgs
+from .serving.model_pool import ModelPool, ModelPoolArgs
+from .serving.model_server import ModelServer, ModelServerArgs
+from .serving.multi_node import MultiNodeServer, MultiNodeServerArgs
+from .serving.scheduling import PoolScheduling, PoolSchedulingArgs
 
 __all__ = [
     "ROUTING_HEADER",

@@ -12,17 +12,17 @@ import pulumi_kubernetes as k8s
 from llm_maas.models import Config, Model
 from llm_maas.models.spend import idle_teams
 
-from .autoscaling import ModelAutoscaling, ModelAutoscalingArgs
-from .consumers import ConsumerAccess, ConsumerAccessArgs
-from .inference_gateway import InferenceGateway, InferenceGatewayArgs
+from .addons.lws_controller import LeaderWorkerSetController, LeaderWorkerSetControllerArgs
+from .consumers.access import ConsumerAccess, ConsumerAccessArgs
+from .consumers.spend import price_catalog, prices
+from .gateway.inference_gateway import InferenceGateway, InferenceGatewayArgs
+from .gateway.model_list import ModelList, ModelListArgs
 from .kube import child, labels, meta
-from .model_list import ModelList, ModelListArgs
-from .model_pool import ModelPool, ModelPoolArgs
-from .lws_controller import LeaderWorkerSetController, LeaderWorkerSetControllerArgs
-from .model_server import HF_TOKEN_KEY, ModelServer, ModelServerArgs
-from .multi_node import MultiNodeServer, MultiNodeServerArgs
-from .observability import Observability, ObservabilityArgs, scraper_peer
-from .spend import price_catalog, prices
+from .observability.observability import Observability, ObservabilityArgs, scraper_peer
+from .serving.autoscaling import ModelAutoscaling, ModelAutoscalingArgs
+from .serving.model_pool import ModelPool, ModelPoolArgs
+from .serving.model_server import HF_TOKEN_KEY, ModelServer, ModelServerArgs
+from .serving.multi_node import MultiNodeServer, MultiNodeServerArgs
 
 HF_TOKEN_SECRET = "hf-token"
 OPEN_GATEWAY_WARNING = (

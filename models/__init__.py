@@ -1,6 +1,5 @@
 """Typed, validated `maas:` stack config: the single source of truth for every resource."""
 
-from .consumers import Consumer, RateLimit, RateLimitService
 from .config import (
     Adapter,
     Config,
@@ -13,11 +12,12 @@ from .config import (
     Toleration,
     Versions,
 )
+from .consumers import Consumer, RateLimit, RateLimitService
 from .disaggregation import Prefill
 from .errors import ConfigError, Violation
 from .loader import load_catalog, load_config, load_stack_config, read_stack_files
+from .names import DECODE, POOL_LABEL, PREFILL, ROLE_LABEL, derive_pool_name, objective_name, pool_selector
 from .scaling import Autoscaling, ModelAutoscaling, Monitoring, Scraper
-from .names import DECODE, PREFILL, ROLE_LABEL, POOL_LABEL, derive_pool_name, objective_name, pool_selector
 from .spend import Price, Team
 from .tiers import Tier, priority_bands
 

@@ -15,17 +15,31 @@ from pydantic import Field, PositiveInt, PrivateAttr, SecretStr, ValidationInfo,
 from pydantic.alias_generators import to_snake
 
 from .consumers import Consumer, RateLimit, check_consumers
-from .errors import ConfigError, Violation, dotted_path
-from .scaling import Autoscaling, ModelAutoscaling, Monitoring, check_scaling, resolve_scaling
-from .tiers import Tier, check_tiers
 from .disaggregation import Prefill, check_disaggregation
+from .errors import ConfigError, Violation, dotted_path
 from .identity import check_gateway_name, check_namespaces, check_route_names
+from .kube_rules import ExtendedResourceName, Labels, QualifiedName, Size, StorageClassName, toleration_problem
 from .listing import check_listing
+from .names import DECODE, DNS1035_RULE, POOL_NAME_MAX, PREFILL, ROLE_LABEL, derive_pool_name, is_dns1035_label, pool_selector
+from .scaling import Autoscaling, ModelAutoscaling, Monitoring, check_scaling, resolve_scaling
 from .server_args import check_extra_args, check_source
 from .spend import Price, Team, budgets_enforced, check_teams
-from .names import DECODE, DNS1035_RULE, POOL_NAME_MAX, PREFILL, ROLE_LABEL, derive_pool_name, is_dns1035_label, pool_selector
-from .kube_rules import ExtendedResourceName, Labels, QualifiedName, Size, StorageClassName, toleration_problem
-from .types import ClientName, DNS1123Label, GatewayName, DNS1123Subdomain, Duration, Hostname, Image, PoolName, Release, RenderDirectory, Resources, StrictModel, duration_seconds
+from .tiers import Tier, check_tiers
+from .types import (
+    ClientName,
+    DNS1123Label,
+    DNS1123Subdomain,
+    Duration,
+    GatewayName,
+    Hostname,
+    Image,
+    PoolName,
+    Release,
+    RenderDirectory,
+    Resources,
+    StrictModel,
+    duration_seconds,
+)
 
 
 class Versions(StrictModel):

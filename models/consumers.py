@@ -10,7 +10,6 @@ from pydantic import Field, PositiveInt
 from .errors import Violation
 from .types import ClientName, DNS1123Label, ServiceName, StrictModel
 
-
 # The budget service holds a limit as a uint32 (envoyproxy/ratelimit src/config/config_impl.go
 # YamlRateLimit.RequestsPerUnit); a larger one makes it refuse the whole configuration.
 MAX_BUDGET = 2**32 - 1

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import yaml
-
 from pydantic import BaseModel, ValidationError
 
 from .config import Config

@@ -532,7 +532,7 @@ def test_every_consumer_name_and_budget_loads_as_itself_in_the_go_reader(domain)
     domain, and gives every consumer exactly its own budgets, down to 1 and up to a uint32."""
     from goyaml import limit_for, load_ratelimit_config
 
-    from llm_maas.components.consumers import rate_limit_config
+    from llm_maas.components.consumers.access import rate_limit_config
     from llm_maas.models import Consumer
 
     consumers = [Consumer(name=name, tokens_per_minute=2**32 - 1, requests_per_minute=i + 1) for i, name in enumerate(YAML_11_NAMES)]

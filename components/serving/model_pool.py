@@ -15,9 +15,8 @@ import pulumi
 from llm_maas.models import Epp, Model, Tier, Versions, priority_bands
 from llm_maas.models.routes import route_chunks, route_name
 
-from .endpoint_picker import EXT_PROC_PORT, METRICS_PORT, EndpointPicker, EndpointPickerArgs, endpoint_picker
-from .inference_gateway import ROUTING_HEADER, GatewayParentRef
-from .kube import (
+from ..gateway.inference_gateway import ROUTING_HEADER, GatewayParentRef
+from ..kube import (
     AGENTGATEWAY_BACKEND,
     HTTP_ROUTE,
     INFERENCE_POOL,
@@ -30,6 +29,7 @@ from .kube import (
     pool_labels,
     target_ref,
 )
+from .endpoint_picker import EXT_PROC_PORT, METRICS_PORT, EndpointPicker, EndpointPickerArgs, endpoint_picker
 from .picker_config import endpoint_picker_config
 from .scheduling import PoolScheduling, PoolSchedulingArgs
 

@@ -35,8 +35,9 @@ import pulumi
 
 from llm_maas.models import Tier, objective_name
 
-from .consumers import CONSUMER_EXPRESSION, TIER_FIELD
-from .kube import (
+from ..consumers.access import CONSUMER_EXPRESSION, TIER_FIELD
+from ..consumers.usage import USAGE_REPORTING_BODY
+from ..kube import (
     AGENTGATEWAY_POLICY,
     HTTP_ROUTE,
     INFERENCE_OBJECTIVE,
@@ -46,7 +47,6 @@ from .kube import (
     meta,
     target_ref,
 )
-from .usage import USAGE_REPORTING_BODY
 
 OBJECTIVE_HEADER = "x-llm-d-inference-objective"
 FAIRNESS_HEADER = "x-llm-d-inference-fairness-id"

@@ -20,9 +20,8 @@ import pulumi_kubernetes as k8s
 from llm_maas.models import Monitoring, Versions
 from llm_maas.models.names import DATA_PLANE, POOL_LABEL, ROLE_LABEL, gateway_object
 
-from . import metrics
-from .dashboards import consumers_dashboard, models_dashboard, spend_dashboard
-from .kube import (
+from ..addons.monitoring_stack import DASHBOARD_LABEL, MonitoringStack, MonitoringStackArgs
+from ..kube import (
     DATA_PLANE_LABEL,
     DATA_PLANE_METRICS_PORT_NAME,
     PART_OF,
@@ -34,9 +33,10 @@ from .kube import (
     meta,
     namespace_peer,
 )
-from .endpoint_picker import EPP_FOR_LABEL, METRICS_PORT_NAME
-from .model_server import SERVER_PORT_NAME
-from .monitoring_stack import DASHBOARD_LABEL, MonitoringStack, MonitoringStackArgs
+from ..serving.endpoint_picker import EPP_FOR_LABEL, METRICS_PORT_NAME
+from ..serving.model_server import SERVER_PORT_NAME
+from . import metrics
+from .dashboards import consumers_dashboard, models_dashboard, spend_dashboard
 
 
 def scraper_peer(monitoring: Monitoring) -> Optional[dict]:

@@ -18,7 +18,7 @@ import pulumi_kubernetes as k8s
 
 from llm_maas.models import Autoscaling, Versions
 
-from .kube import add_on_namespace, pinned_chart
+from ..kube import add_on_namespace, pinned_chart
 
 
 @dataclass

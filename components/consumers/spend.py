@@ -34,7 +34,7 @@ from llm_maas.models import Model, Team
 from llm_maas.models.names import MODEL_PRICES, gateway_object
 from llm_maas.models.spend import SPEND_UNITS_PER_CURRENCY, spend_units
 
-from .kube import child, labels, meta
+from ..kube import child, labels, meta
 
 CATALOG_PROVIDER = "custom"
 CATALOG_KEY = "catalog.json"

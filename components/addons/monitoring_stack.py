@@ -25,7 +25,7 @@ import pulumi_random as random
 from llm_maas.models import Monitoring, Versions
 from llm_maas.models.scaling import INSTALLED_STACK_NAME
 
-from .kube import add_on_namespace, child, labels, meta, namespace_peer, pinned_chart
+from ..kube import add_on_namespace, child, labels, meta, namespace_peer, pinned_chart
 
 PROMETHEUS_PORT = 9090
 RELOADER_PORT = 8080

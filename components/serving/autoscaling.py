@@ -23,9 +23,8 @@ import pulumi_kubernetes as k8s
 
 from llm_maas.models import PREFILL, Autoscaling, Model, Versions
 
-from . import metrics
-from .keda import Keda, KedaArgs
-from .kube import (
+from ..addons.keda import Keda, KedaArgs
+from ..kube import (
     LEADER_WORKER_SET,
     SCALED_OBJECT,
     TRIGGER_AUTHENTICATION,
@@ -36,6 +35,7 @@ from .kube import (
     labels,
     meta,
 )
+from ..observability import metrics
 
 METRICS_READER = "maas-metrics-reader"
 POLLING_SECONDS = 15

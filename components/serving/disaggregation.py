@@ -31,7 +31,7 @@ import pulumi_kubernetes as k8s
 
 from llm_maas.models import DECODE, Model
 
-from .kube import MODEL_SERVER_PORT, downward_env, hardened_container_security
+from ..kube import MODEL_SERVER_PORT, downward_env, hardened_container_security
 
 # Where vLLM listens behind a decode pod's sidecar (upstream's deploy/components/vllm-decode).
 ENGINE_PORT = 8200

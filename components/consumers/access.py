@@ -34,10 +34,10 @@ import yaml
 from llm_maas.models import Consumer, RateLimit, Team, Versions
 from llm_maas.models.spend import budgets_enforced
 
-from . import metrics
-from .inference_gateway import InferenceGateway
-from .kube import AGENTGATEWAY_POLICY, HTTP_ROUTE, MODEL_ROUTE_SELECTOR, REFERENCE_GRANT, child, custom_resource, labels, meta
-from .model_list import KEY_MODELS_FIELD, MODEL_LIST_PATH
+from ..gateway.inference_gateway import InferenceGateway
+from ..gateway.model_list import KEY_MODELS_FIELD, MODEL_LIST_PATH
+from ..kube import AGENTGATEWAY_POLICY, HTTP_ROUTE, MODEL_ROUTE_SELECTOR, REFERENCE_GRANT, child, custom_resource, labels, meta
+from ..observability import metrics
 from .rate_limit import RateLimitService, RateLimitServiceArgs
 from .spend import TEAM_EXPRESSION, TEAM_FIELD, spend_descriptor, team_budgets
 

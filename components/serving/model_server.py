@@ -15,9 +15,8 @@ import pulumi_kubernetes as k8s
 
 from llm_maas.models import Model, Versions
 
-from .disaggregation import ENGINE_PORT_NAME, kv_transfer_args, nixl_env, routing_sidecar, serving_port
-
-from .kube import (
+from ..consumers.spend import usage_details_args
+from ..kube import (
     MODEL_SERVER_PORT,
     child,
     downward_env,
@@ -30,7 +29,7 @@ from .kube import (
     scratch_volume,
     surge_rollout,
 )
-from .spend import usage_details_args
+from .disaggregation import ENGINE_PORT_NAME, kv_transfer_args, nixl_env, routing_sidecar, serving_port
 
 HF_TOKEN_KEY = "HF_TOKEN"
 # huggingface_hub reads the token from the file HF_TOKEN_PATH names (constants.py), so the token

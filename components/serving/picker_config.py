@@ -26,7 +26,7 @@ from typing import Sequence
 
 from llm_maas.models import DECODE, PREFILL, Model
 
-from .kube import LLMD_GROUP
+from ..kube import LLMD_GROUP
 
 FLOW_CONTROL_GATE = "flowControl"
 PARSER = "openai-parser"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
+from ..kube import PART_OF
 from . import metrics
-from .kube import PART_OF
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 RATE = "$__rate_interval"

@@ -22,7 +22,7 @@ import pulumi_random as random
 
 from llm_maas.models.names import RATE_LIMIT, RATE_LIMIT_STORE, gateway_object
 
-from .kube import (
+from ..kube import (
     GatewayRef,
     admit_ingress,
     child,

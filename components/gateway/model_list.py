@@ -23,8 +23,8 @@ import pulumi_kubernetes as k8s
 
 from llm_maas.models.listing import model_list_document
 from llm_maas.models.names import MODEL_LIST, gateway_object
-from .inference_gateway import GatewayParentRef
-from .kube import (
+
+from ..kube import (
     AGENTGATEWAY_POLICY,
     HTTP_ROUTE,
     admit_ingress,
@@ -35,12 +35,13 @@ from .kube import (
     labels,
     meta,
     nonroot_pod_security,
-    scratch_volume,
     one_at_a_time_budget,
+    scratch_volume,
     selector_of,
     surge_rollout,
     target_ref,
 )
+from .inference_gateway import GatewayParentRef
 
 MODEL_LIST_PATH = "/v1/models"
 # The key metadata field (`apiKey.<field>` in CEL) listing the names a consumer may call.

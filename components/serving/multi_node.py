@@ -25,7 +25,7 @@ import pulumi
 
 from llm_maas.models import Model
 
-from .kube import LEADER_WORKER_SET, admit_ingress, custom_resource, meta, one_at_a_time_budget
+from ..kube import LEADER_WORKER_SET, admit_ingress, custom_resource, meta, one_at_a_time_budget
 from .model_server import (
     load_await,
     persistent_cache,

@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from llm_maas.models import Epp
 
-from .kube import (
+from ..kube import (
     INFERENCE_GROUP,
     LLMD_GROUP,
     account_with_role,

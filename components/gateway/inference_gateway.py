@@ -19,7 +19,8 @@ import pulumi_kubernetes as k8s
 
 from llm_maas.models import Gateway, Versions
 
-from .kube import (
+from ..consumers.spend import model_catalog_source, price_catalog, price_catalog_config_map
+from ..kube import (
     AGENTGATEWAY_GROUP,
     AGENTGATEWAY_PARAMETERS,
     AGENTGATEWAY_POLICY,
@@ -35,7 +36,6 @@ from .kube import (
     retain_crds,
     target_ref,
 )
-from .spend import model_catalog_source, price_catalog, price_catalog_config_map
 
 ROUTING_HEADER = "X-Gateway-Model-Name"
 # A body that is not JSON, has no `model`, or a `model` that is not a scalar makes this fail;

@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 from llm_maas.models import LeaderWorkerSetController as ControllerConfig
 from llm_maas.models import Versions
 
-from .kube import add_on_namespace, admit_ingress, pinned_chart
+from ..kube import add_on_namespace, admit_ingress, pinned_chart
 
 WEBHOOK_PORT = 9443
 

@@ -1,0 +1,1 @@
+"""Cluster add-ons the stack can install on kind: KEDA, the LeaderWorkerSet controller, kube-prometheus-stack."""

@@ -1,0 +1,1 @@
+"""Observability: PodMonitors, the Grafana dashboards and the metric names they read."""
