@@ -1,17 +1,7 @@
 """Typed, validated `maas:` stack config: the single source of truth for every resource."""
 
-from .config import (
-    Adapter,
-    Config,
-    Epp,
-    Gateway,
-    LeaderWorkerSetController,
-    Model,
-    Resources,
-    Route,
-    Toleration,
-    Versions,
-)
+from .catalog import Adapter, Model, Toleration
+from .config import Config, Epp, Gateway, LeaderWorkerSetController, Route, Versions
 from .consumers import Consumer, RateLimit, RateLimitService
 from .disaggregation import Prefill
 from .errors import ConfigError, Violation
@@ -20,6 +10,7 @@ from .names import DECODE, POOL_LABEL, PREFILL, ROLE_LABEL, derive_pool_name, ob
 from .scaling import Autoscaling, ModelAutoscaling, Monitoring, Scraper
 from .spend import Price, Team
 from .tiers import Tier, priority_bands
+from .types import Resources
 
 __all__ = [
     "Adapter",

@@ -9,37 +9,21 @@ names per model name) are resolved here too, so components never re-derive them.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, NamedTuple, Optional
+from typing import Literal, NamedTuple, Optional
 
-from pydantic import Field, PositiveInt, PrivateAttr, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PositiveInt, SecretStr, ValidationInfo, model_validator
 from pydantic.alias_generators import to_snake
 
+from .catalog import Model
+from .catalog_rules import check_model, check_names, check_scaling
 from .consumers import Consumer, RateLimit, check_consumers
-from .disaggregation import Prefill, check_disaggregation
-from .errors import ConfigError, Violation, dotted_path
+from .errors import ConfigError, Violation
 from .identity import check_gateway_name, check_namespaces, check_route_names
-from .kube_rules import ExtendedResourceName, Labels, QualifiedName, Size, StorageClassName, toleration_problem
 from .listing import check_listing
-from .names import DECODE, DNS1035_RULE, POOL_NAME_MAX, PREFILL, ROLE_LABEL, derive_pool_name, is_dns1035_label, pool_selector
-from .scaling import Autoscaling, ModelAutoscaling, Monitoring, check_scaling, resolve_scaling
-from .server_args import check_extra_args, check_source
-from .spend import Price, Team, budgets_enforced, check_teams
+from .scaling import Autoscaling, Monitoring, resolve_scaling
+from .spend import Team, budgets_enforced, check_teams
 from .tiers import Tier, check_tiers
-from .types import (
-    ClientName,
-    DNS1123Label,
-    DNS1123Subdomain,
-    Duration,
-    GatewayName,
-    Hostname,
-    Image,
-    PoolName,
-    Release,
-    RenderDirectory,
-    Resources,
-    StrictModel,
-    duration_seconds,
-)
+from .types import DNS1123Label, DNS1123Subdomain, GatewayName, Hostname, Image, Release, RenderDirectory, Resources, StrictModel
 
 
 class Versions(StrictModel):
@@ -233,209 +217,6 @@ def _release_line(tag: str) -> str:
     return ".".join(tag.split("-")[0].split(".")[:2])
 
 
-class Toleration(StrictModel):
-    key: Optional[QualifiedName] = None
-    operator: Literal["Exists", "Equal"] = "Equal"
-    value: Optional[str] = None
-    effect: Optional[Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]] = None
-    toleration_seconds: Optional[int] = Field(None, ge=0)
-
-    @model_validator(mode="after")
-    def _as_the_api_server_reads_it(self) -> "Toleration":
-        problem = toleration_problem(self.key, self.operator, self.value, self.effect, self.toleration_seconds)
-        if problem:
-            raise ValueError(problem)
-        return self
-
-
-class Adapter(StrictModel):
-    name: ClientName = Field(description="LoRA adapter name clients send as `model`.")
-    source: Optional[str] = Field(
-        None,
-        min_length=1,
-        description="Where vLLM loads the adapter from (Hugging Face repo id or a path); required for vLLM.",
-    )
-
-
-ServerKind = Literal["vllm", "simulator"]
-DEFAULT_REQUEST_TIMEOUT = "300s"
-MAX_REQUEST_TIMEOUT_SECONDS = 24 * 3600
-MAX_NODES = 64
-# One replica spanning more GPUs than this is a typo, not a model: the largest open models
-# (DeepSeek-R1, Llama-3.1-405B, Qwen3-235B) need 16-32.
-MAX_GPUS_PER_REPLICA = 128
-
-DEFAULT_RESOURCES: dict[str, Resources] = {
-    "vllm": Resources(cpu="4", memory="16Gi"),
-    "simulator": Resources(cpu="10m", memory="64Mi", memory_limit="256Mi"),
-}
-
-
-class Model(StrictModel):
-    name: ClientName = Field(description="Served model name clients send as `model`, e.g. Qwen/Qwen3-0.6B.")
-    source: Optional[str] = Field(
-        None, min_length=1, description="Weights vLLM loads (Hugging Face repo id or path); defaults to `name`."
-    )
-    adapters: list[Adapter] = Field(default_factory=list, description="LoRA adapters that route to this model.")
-    server: ServerKind = Field("vllm", description="vllm (GPU) or simulator (llm-d-inference-sim, no GPU).")
-    replicas: int = Field(1, ge=0, le=64, description="Model server replicas.")
-    tensor_parallel: int = Field(1, ge=1, le=8, description="GPUs per pod, one node's worth (at most 8).")
-    nodes: int = Field(
-        1,
-        ge=1,
-        le=MAX_NODES,
-        description="Pods per replica, one per node, pipeline-parallel across them (a LeaderWorkerSet when > 1).",
-    )
-    image: Optional[Image] = Field(None, description="Image override; defaults to the pinned vLLM or simulator image.")
-    extra_args: list[str] = Field(default_factory=list, description="Extra server arguments, appended last.")
-    resources: Optional[Resources] = Field(None, description="CPU/memory; defaults depend on the server kind.")
-    node_selector: Labels = Field(default_factory=dict, description="Node selector for server pods.")
-    tolerations: list[Toleration] = Field(default_factory=list, description="Tolerations added to server pods.")
-    max_model_len: Optional[int] = Field(None, ge=1, description="vLLM --max-model-len.")
-    max_lora_rank: Optional[int] = Field(None, ge=1, le=512, description="vLLM --max-lora-rank.")
-    gpu_resource: ExtendedResourceName = Field("nvidia.com/gpu", description="Extended resource that counts GPUs.")
-    cache_size: Size = Field("20Gi", description="Size of the weight cache (HF_HOME).")
-    cache_storage_class: Optional[StorageClassName] = Field(
-        None,
-        description="Keep the weight cache on a PersistentVolumeClaim of this storage class (retained "
-        "on destroy) instead of a pod-local emptyDir that is re-downloaded on every restart.",
-    )
-    cache_access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = Field(
-        "ReadWriteOnce", description="Access mode of the persistent cache; ReadWriteMany for replicas > 1."
-    )
-    shm_size: Size = Field("2Gi", description="Size of the in-memory /dev/shm volume (NCCL needs it for tensor parallel).")
-    startup_minutes: int = Field(
-        60,
-        ge=1,
-        le=360,
-        description="How long a model may take to load before the pod is restarted and `pulumi up` gives up.",
-    )
-    request_timeout: Duration = Field(
-        DEFAULT_REQUEST_TIMEOUT,
-        description="How long one request may take, streamed answer included, before the gateway ends it "
-        "(1s to 24h); a reasoning model's long answers need more than the default.",
-    )
-    pool: Optional[PoolName] = Field(None, description="InferencePool name; derived from `name` when unset.")
-    price: Optional[Price] = Field(
-        None,
-        description="{inputPerMillion, outputPerMillion, cachedInputPerMillion} in maas:currency: what its calls "
-        "(adapters included) cost; unset: free.",
-    )
-    autoscaling: Optional[ModelAutoscaling] = Field(
-        None,
-        description="Scale the servers on the pool's queue depth: {minReplicas, maxReplicas, queueDepth} "
-        "(needs maas:monitoring.enabled and a metrics source, see maas:autoscaling).",
-    )
-    prefill: Optional[Prefill] = Field(
-        None,
-        description="Compute long prompts on prefill pods of their own: {replicas, tensorParallel, resources, "
-        "extraArgs, autoscaling, nonCachedTokens}; the model's replicas, tensorParallel and autoscaling then "
-        "describe its decode pods.",
-    )
-    # Which workload of a disaggregated model this is: set only on `prefill_server`'s copy.
-    _role: Optional[str] = PrivateAttr(None)
-
-    @field_validator("adapters", mode="before")
-    @classmethod
-    def _plain_adapter_names(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"name": item} if isinstance(item, str) else item for item in value]
-        return value
-
-    @property
-    def pool_name(self) -> str:
-        return self.pool or derive_pool_name(self.name)
-
-    @property
-    def server_name(self) -> str:
-        """Name of the model-server Deployment and of what guards it."""
-        return f"{self.pool_name}-{PREFILL if self._role == PREFILL else 'server'}"
-
-    @property
-    def role(self) -> Optional[str]:
-        """`prefill` or `decode` in a disaggregated model; None in one that is not."""
-        return self._role or (DECODE if self.prefill is not None else None)
-
-    @property
-    def pod_selector(self) -> dict[str, str]:
-        """What selects exactly this workload's pods: the pool label, and the role when there is one."""
-        return {**self.selector_labels, **({ROLE_LABEL: self.role} if self.role else {})}
-
-    @property
-    def deployment_selector(self) -> dict[str, str]:
-        """The (immutable) selector of the workload's Deployment. Decode pods keep the pool label
-        alone, so a model that turns disaggregated updates its servers in place; a prefill
-        Deployment names its role (ReplicaSets never adopt another Deployment's pods: their
-        selectors carry the pod-template hash)."""
-        return self.pod_selector if self._role == PREFILL else self.selector_labels
-
-    @property
-    def prefill_server(self) -> "Model":
-        """The prefill workload, as a model of its own (same weights, adapters and pool)."""
-        assert self.prefill is not None
-        prefill = self.prefill
-        workload = self.model_copy(
-            update={
-                "replicas": prefill.replicas,
-                "tensor_parallel": prefill.tensor_parallel,
-                "resources": prefill.resources or self.resources,
-                "extra_args": prefill.extra_args,
-                "autoscaling": prefill.autoscaling,
-                "nodes": 1,
-                "prefill": None,
-            }
-        )
-        workload._role = PREFILL
-        return workload
-
-    @property
-    def workloads(self) -> list["Model"]:
-        """The model's own server pods, and its prefill pods when it has them."""
-        return [self, self.prefill_server] if self.prefill is not None else [self]
-
-    @property
-    def served_names(self) -> list[str]:
-        return [self.name] + [adapter.name for adapter in self.adapters]
-
-    @property
-    def request_timeout_seconds(self) -> float:
-        return duration_seconds(self.request_timeout)
-
-    @property
-    def selector_labels(self) -> dict[str, str]:
-        return pool_selector(self.pool_name)
-
-    @property
-    def min_replicas(self) -> int:
-        return self.autoscaling.min_replicas if self.autoscaling else self.replicas
-
-    @property
-    def max_replicas(self) -> int:
-        return self.autoscaling.max_replicas if self.autoscaling else self.replicas
-
-    @property
-    def holds_requests_at_zero(self) -> bool:
-        """The pool may have no pod at all, so its endpoint picker must queue requests meanwhile."""
-        return self.min_replicas == 0
-
-    @property
-    def multi_node(self) -> bool:
-        return self.nodes > 1
-
-    @property
-    def gpus_per_pod(self) -> int:
-        return self.tensor_parallel if self.server == "vllm" else 0
-
-    @property
-    def gpus_per_replica(self) -> int:
-        """A replica is a group of `nodes` pods, each with tensorParallel GPUs."""
-        return self.gpus_per_pod * self.nodes
-
-    @property
-    def effective_resources(self) -> Resources:
-        return self.resources or DEFAULT_RESOURCES[self.server]
-
-
 class LeaderWorkerSetController(StrictModel):
     install: bool = Field(
         False,
@@ -584,7 +365,11 @@ class Config(StrictModel):
         context = info.context or {}
         violations: list[Violation] = []
         self._resolve_platform_defaults(violations)
-        name_owner = self._check_models(violations)
+        self._resolve_images()
+        name_owner, found = check_names(self.models)
+        violations += found
+        for index, model in enumerate(self.models):
+            violations += check_model(model, ("models", index))
         violations += check_listing(self.served_names)
         declared = {name: ("models",) for name in context.get("declared_names", ())}
         violations += check_consumers(self.consumers, self.rate_limit, {**declared, **name_owner}, self.budgets_enforced)
@@ -596,7 +381,10 @@ class Config(StrictModel):
         )
         violations += self._check_token_source()
         violations += self.versions.check_router_images()
-        violations += check_gateway_name(self) + check_route_names(self) + check_namespaces(self)
+        violations += check_gateway_name(
+            self.gateway.name, self.rate_limit.install and self.budgets_enforced, self.monitoring.enabled
+        )
+        violations += check_route_names(self.models) + check_namespaces(self.created_namespaces)
         if self.namespace == self.gateway.namespace:
             violations.append(
                 Violation(
@@ -641,6 +429,11 @@ class Config(StrictModel):
                           "Routes exist only on OpenShift; set platform: openshift or remove gateway.route")
             )
 
+    def _resolve_images(self) -> None:
+        for model in self.models:
+            if model.image is None:
+                model.image = self.versions.vllm_image if model.server == "vllm" else self.versions.simulator_image
+
     def _check_token_source(self) -> list[Violation]:
         if self.hf_token is not None and self.hf_token_secret is not None:
             return [Violation(("hfTokenSecret",), self.hf_token_secret,
@@ -652,113 +445,21 @@ class Config(StrictModel):
                               "remove it and set hfTokenSecret to a Secret you manage")]
         return []
 
-    def _check_models(self, violations: list[Violation]) -> dict[str, tuple[str | int, ...]]:
-        """Checks the catalog; returns where each served name is declared."""
-        name_owner: dict[str, tuple[str | int, ...]] = {}
-        pool_owner: dict[str, int] = {}
-        for index, model in enumerate(self.models):
-            at: tuple[str | int, ...] = ("models", index)
-            if model.image is None:
-                model.image = self.versions.vllm_image if model.server == "vllm" else self.versions.simulator_image
-            for loc, name in [(at + ("name",), model.name)] + [
-                (at + ("adapters", i, "name"), a.name) for i, a in enumerate(model.adapters)
-            ]:
-                if name in name_owner:
-                    owner = name_owner[name]
-                    violations.append(
-                        Violation(loc, name, f"already served by {dotted_path(owner)}; every model and adapter "
-                                  "name must be unique so it routes to exactly one pool")
-                    )
-                else:
-                    name_owner[name] = loc
-            pool_loc = at + (("pool",) if model.pool else ("name",))
-            pool = model.pool_name
-            if not is_dns1035_label(pool, POOL_NAME_MAX):
-                violations.append(
-                    Violation(pool_loc, model.name,
-                              f"derives pool name {pool!r}, which is not {DNS1035_RULE}; "
-                              f"set models[{index}].pool explicitly")
-                )
-            elif pool in pool_owner:
-                violations.append(
-                    Violation(pool_loc, pool if model.pool else model.name,
-                              f"pool name {pool!r} is already used by models[{pool_owner[pool]}]; "
-                              f"set models[{index}].pool to another unique name, {DNS1035_RULE}")
-                )
-            else:
-                pool_owner[pool] = index
-            if not 1 <= model.request_timeout_seconds <= MAX_REQUEST_TIMEOUT_SECONDS:
-                violations.append(
-                    Violation(at + ("requestTimeout",), model.request_timeout, "allowed: 1s to 24h")
-                )
-            if model.server == "simulator" and model.tensor_parallel != 1:
-                violations.append(
-                    Violation(at + ("tensorParallel",), model.tensor_parallel,
-                              "simulators use no GPUs; allowed: 1 (or set server: vllm)")
-                )
-            # Each workload has its cache claim; its pods share it.
-            sharing_pods = max(w.max_replicas * w.nodes for w in model.workloads)
-            if model.cache_storage_class and model.cache_access_mode == "ReadWriteOnce" and sharing_pods > 1:
-                violations.append(
-                    Violation(at + ("cacheAccessMode",), model.cache_access_mode,
-                              f"up to {sharing_pods} pods (replicas x nodes) cannot share a ReadWriteOnce volume; "
-                              "allowed: ReadWriteMany (or a single pod)")
-                )
-            violations += check_source(model.source, at + ("source",))
-            violations += check_extra_args(model.server, model.extra_args, at + ("extraArgs",))
-            if model.prefill is not None:
-                violations += check_extra_args(model.server, model.prefill.extra_args, at + ("prefill", "extraArgs"))
-            if model.multi_node:
-                violations += self._check_multi_node(model, at)
-            if model.prefill is not None:
-                violations += check_disaggregation(model, at)
-            if model.server == "vllm":
-                for i, adapter in enumerate(model.adapters):
-                    if adapter.source is None:
-                        violations.append(
-                            Violation(at + ("adapters", i), adapter.name,
-                                      "vLLM must know where to load an adapter from; "
-                                      "write it as {name: ..., source: <hf repo or path>}")
-                        )
-        return name_owner
-
-    def _check_multi_node(self, model: Model, at: tuple[str | int, ...]) -> list[Violation]:
-        if model.server == "simulator":
-            return [Violation(at + ("nodes",), model.nodes,
-                              "a simulator runs in one pod; allowed: 1 (or set server: vllm)")]
-        violations = []
-        # LeaderWorkerSet names each group's worker StatefulSet `<set>-<group>`, and the StatefulSet
-        # controller labels its pods `controller-revision-hash: <statefulset>-<hash of up to 10>`,
-        # a label value of at most 63 characters (lws pkg/controllers; kubernetes#64023).
-        longest = f"{model.server_name}-{model.max_replicas - 1}-{'x' * 10}"
-        if len(longest) > 63:
-            room = 63 - (len(longest) - len(model.pool_name))
-            violations.append(
-                Violation(at + (("pool",) if model.pool else ("name",)), model.pool_name,
-                          f"a multi-node pool name may have at most {room} characters at up to {model.max_replicas} "
-                          f"replicas: its LeaderWorkerSet's StatefulSets label their pods with "
-                          f"'<pool>-server-<group>-<revision hash>', which must fit 63; set models[{at[1]}].pool")
-            )
-        if model.gpus_per_replica > MAX_GPUS_PER_REPLICA:
-            violations.append(
-                Violation(at + ("nodes",), model.nodes,
-                          f"nodes x tensorParallel = {model.gpus_per_replica} GPUs per replica; "
-                          f"at most {MAX_GPUS_PER_REPLICA}")
-            )
-        for i, adapter in enumerate(model.adapters):
-            # Each node's vLLM worker loads its share of every adapter itself (from the Hub or
-            # the path given), so a path would have to exist on every node.
-            if adapter.source and adapter.source.startswith(("/", ".", "~")):
-                violations.append(
-                    Violation(at + ("adapters", i, "source"), adapter.source,
-                              f"with nodes: {model.nodes} every node loads the adapter itself and a path "
-                              "exists on one node only; use a Hugging Face repo id")
-                )
-        return violations
-
     @property
     def served_names(self) -> list[str]:
         return [name for model in self.models for name in model.served_names]
+
+    @property
+    def created_namespaces(self) -> list[tuple[tuple[str, ...], str]]:
+        """Where each namespace the stack creates is configured, and its name."""
+        created = [(("gateway", "namespace"), self.gateway.namespace), (("namespace",), self.namespace)]
+        if self.monitoring.install:
+            created.append((("monitoring", "namespace"), self.monitoring.namespace))
+        if self.autoscaling.install and any(workload.autoscaling for workload in self.workloads):
+            created.append((("autoscaling", "namespace"), self.autoscaling.namespace))
+        if self.leader_worker_set.install:
+            created.append((("leaderWorkerSet", "namespace"), self.leader_worker_set.namespace))
+        return created
 
     @property
     def budgets_enforced(self) -> bool:

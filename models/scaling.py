@@ -3,17 +3,12 @@ each model's `autoscaling`), and how many GPUs the catalog may ever ask for (`ma
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Optional
 
 from pydantic import Field, PositiveInt
 
-from .errors import Violation, dotted_path
 from .kube_rules import Labels
 from .types import DNS1123Label, StrictModel
-
-if TYPE_CHECKING:
-    from .config import Model
-    from .disaggregation import Prefill
 
 # Where OpenShift's user-workload Prometheus runs, and the querier that serves its metrics per
 # namespace; the Custom Metrics Autoscaler docs require this address, bearer auth and the
@@ -107,80 +102,3 @@ def resolve_scaling(monitoring: Monitoring, autoscaling: Autoscaling, platform: 
             )
     if autoscaling.bearer_token is None:
         autoscaling.bearer_token = openshift
-
-
-def check_scaling(
-    models: Sequence["Model"],
-    monitoring: Monitoring,
-    autoscaling: Autoscaling,
-    platform: str,
-    gpu_budget: Optional[int],
-) -> list[Violation]:
-    """Rules that span the catalog, monitoring, autoscaling and the GPU budget."""
-    violations: list[Violation] = []
-    openshift = platform == "openshift"
-    if monitoring.install and not monitoring.enabled:
-        violations.append(
-            Violation(("monitoring", "install"), True,
-                      "the installed Prometheus would have nothing of this stack to scrape; set enabled: true too")
-        )
-    for key, section, owner in (("monitoring", monitoring, "user-workload monitoring"),
-                                ("autoscaling", autoscaling, "the Custom Metrics Autoscaler operator")):
-        if openshift and section.install:
-            violations.append(
-                Violation((key, "install"), True, f"OpenShift provides this through {owner}; allowed here: false")
-            )
-    scaled = [
-        (at, scales)
-        for index, model in enumerate(models)
-        for at, scales in [(("models", index), model), (("models", index, "prefill"), model.prefill)]
-        if scales is not None and scales.autoscaling is not None
-    ]
-    for at, scales in scaled:
-        violations += _check_range(at, scales)
-    if scaled:
-        where = ", ".join(dotted_path(at) for at, _ in scaled[:5]) + (" ..." if len(scaled) > 5 else "")
-        if not monitoring.enabled:
-            violations.append(
-                Violation(("monitoring", "enabled"), False,
-                          f"{where} autoscale on the queue metrics that maas:monitoring scrapes and labels; "
-                          "set enabled: true")
-            )
-        if autoscaling.prometheus_url is None:
-            violations.append(
-                Violation(("autoscaling", "prometheusUrl"), None,
-                          f"{where} autoscale but KEDA has no metrics source: set prometheusUrl to your "
-                          "Prometheus, or monitoring.install: true to run one in the stack")
-            )
-    if gpu_budget is not None:
-        peaks = [(sum(w.max_replicas * w.gpus_per_replica for w in model.workloads), model.name) for model in models]
-        peak = sum(gpus for gpus, _ in peaks)
-        if peak > gpu_budget:
-            hungry = sorted(((gpus, name) for gpus, name in peaks if gpus), reverse=True)
-            listed = ", ".join(f"{name} {gpus}" for gpus, name in hungry)
-            violations.append(
-                Violation(("gpuBudget",), gpu_budget,
-                          f"the catalog may ask for {peak} GPUs at its maximum replica counts ({listed}); "
-                          "raise gpuBudget or lower maxReplicas, replicas or tensorParallel")
-            )
-    return violations
-
-
-def _check_range(at: tuple[str | int, ...], scales: "Model | Prefill") -> list[Violation]:
-    """A workload's autoscaling bounds, and its `replicas` within them; `at` is where the workload
-    is configured (a model, or its `prefill`)."""
-    violations: list[Violation] = []
-    scaling = scales.autoscaling
-    assert scaling is not None
-    if scaling.min_replicas > scaling.max_replicas:
-        violations.append(
-            Violation(at + ("autoscaling", "minReplicas"), scaling.min_replicas,
-                      f"exceeds maxReplicas ({scaling.max_replicas}); allowed: 0..{scaling.max_replicas}")
-        )
-    elif "replicas" in scales.model_fields_set and not scaling.min_replicas <= scales.replicas <= scaling.max_replicas:
-        violations.append(
-            Violation(at + ("replicas",), scales.replicas,
-                      f"contradicts autoscaling ({scaling.min_replicas}..{scaling.max_replicas}), which owns the "
-                      "replica count; remove replicas or set it within that range")
-        )
-    return violations

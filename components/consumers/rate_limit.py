@@ -253,22 +253,6 @@ class RateLimitService(pulumi.ComponentResource):
         redis_name: str,
         depends_on: Sequence[pulumi.Resource],
     ) -> k8s.apps.v1.Deployment:
-        env = {
-            "LOG_LEVEL": "info",
-            "LOG_FORMAT": "json",
-            "USE_STATSD": "false",
-            "REDIS_SOCKET_TYPE": "tcp",
-            "REDIS_URL": f"{redis_name}:{REDIS_PORT}",
-            "RUNTIME_ROOT": CONFIG_ROOT,
-            "RUNTIME_SUBDIRECTORY": CONFIG_SUBDIRECTORY,
-            "RUNTIME_APPDIRECTORY": "config",
-            "RUNTIME_WATCH_ROOT": "false",
-            "RUNTIME_IGNOREDOTFILES": "true",
-            # Not ready until the limits are loaded, so no pod answers "no configuration".
-            "HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED": "true",
-            **RESPONSE_HEADERS,
-        }
-        http = k8s.core.v1.HTTPGetActionArgs(path="/healthcheck", port=HTTP_PORT)
         return k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=meta(service_name, args.gateway.namespace, service_labels, scanner_exceptions(SERVICE_SCANNER_EXCEPTIONS)),
@@ -282,43 +266,7 @@ class RateLimitService(pulumi.ComponentResource):
                         automount_service_account_token=False,
                         enable_service_links=False,
                         security_context=nonroot_pod_security(args.platform),
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="ratelimit",
-                                image=args.image,
-                                command=["/bin/ratelimit"],
-                                env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()]
-                                + [
-                                    k8s.core.v1.EnvVarArgs(
-                                        name="REDIS_AUTH",
-                                        value_from=k8s.core.v1.EnvVarSourceArgs(
-                                            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-                                                name=redis_name, key="password"
-                                            )
-                                        ),
-                                    )
-                                ],
-                                ports=[
-                                    k8s.core.v1.ContainerPortArgs(name="http", container_port=HTTP_PORT),
-                                    k8s.core.v1.ContainerPortArgs(name="grpc", container_port=GRPC_PORT),
-                                ],
-                                # It retries Redis with backoff before it listens at all.
-                                startup_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=10, failure_threshold=30),
-                                readiness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=5),
-                                liveness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=10),
-                                resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "256Mi"}
-                                ),
-                                security_context=hardened_container_security(read_only_root=True),
-                                volume_mounts=[
-                                    k8s.core.v1.VolumeMountArgs(
-                                        name="config",
-                                        mount_path=f"{CONFIG_ROOT}/{CONFIG_SUBDIRECTORY}/config",
-                                        read_only=True,
-                                    )
-                                ],
-                            )
-                        ],
+                        containers=[rate_limit_container(args.image, redis_name)],
                         volumes=[
                             k8s.core.v1.VolumeArgs(
                                 name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=service_name)
@@ -329,3 +277,50 @@ class RateLimitService(pulumi.ComponentResource):
             ),
             opts=child(self, depends_on=list(depends_on)),
         )
+
+
+def rate_limit_env(redis_name: str) -> list[k8s.core.v1.EnvVarArgs]:
+    """envoyproxy/ratelimit's settings (src/settings/settings.go): Redis over TCP, the limits from
+    the mounted file, ready only once they are loaded, and the rate-limit headers."""
+    env = {
+        "LOG_LEVEL": "info",
+        "LOG_FORMAT": "json",
+        "USE_STATSD": "false",
+        "REDIS_SOCKET_TYPE": "tcp",
+        "REDIS_URL": f"{redis_name}:{REDIS_PORT}",
+        "RUNTIME_ROOT": CONFIG_ROOT,
+        "RUNTIME_SUBDIRECTORY": CONFIG_SUBDIRECTORY,
+        "RUNTIME_APPDIRECTORY": "config",
+        "RUNTIME_WATCH_ROOT": "false",
+        "RUNTIME_IGNOREDOTFILES": "true",
+        # Not ready until the limits are loaded, so no pod answers "no configuration".
+        "HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED": "true",
+        **RESPONSE_HEADERS,
+    }
+    password = k8s.core.v1.EnvVarSourceArgs(secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=redis_name, key="password"))
+    return [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()] + [
+        k8s.core.v1.EnvVarArgs(name="REDIS_AUTH", value_from=password)
+    ]
+
+
+def rate_limit_container(image: str, redis_name: str) -> k8s.core.v1.ContainerArgs:
+    http = k8s.core.v1.HTTPGetActionArgs(path="/healthcheck", port=HTTP_PORT)
+    return k8s.core.v1.ContainerArgs(
+        name="ratelimit",
+        image=image,
+        command=["/bin/ratelimit"],
+        env=rate_limit_env(redis_name),
+        ports=[
+            k8s.core.v1.ContainerPortArgs(name="http", container_port=HTTP_PORT),
+            k8s.core.v1.ContainerPortArgs(name="grpc", container_port=GRPC_PORT),
+        ],
+        # It retries Redis with backoff before it listens at all.
+        startup_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=10, failure_threshold=30),
+        readiness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=5),
+        liveness_probe=k8s.core.v1.ProbeArgs(http_get=http, period_seconds=10),
+        resources=k8s.core.v1.ResourceRequirementsArgs(requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "256Mi"}),
+        security_context=hardened_container_security(read_only_root=True),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="config", mount_path=f"{CONFIG_ROOT}/{CONFIG_SUBDIRECTORY}/config", read_only=True)
+        ],
+    )

@@ -92,6 +92,48 @@ class InferenceGatewayArgs:
     """agentgateway's model cost catalog (components/spend.py): what the data plane prices calls by."""
 
 
+def parameters_name(gateway: str) -> str:
+    return f"{gateway}-parameters"
+
+
+def gateway_spec(args: InferenceGatewayArgs, parameters: str) -> dict:
+    """The Gateway: its class, its parameters, and one HTTP listener that takes HTTPRoutes from
+    the gateway's and the models' namespaces only."""
+    gw = args.gateway
+    namespaces = sorted({gw.namespace, *args.route_namespaces})
+    return {
+        "gatewayClassName": gw.class_name,
+        "infrastructure": {"parametersRef": {"group": AGENTGATEWAY_GROUP, "kind": "AgentgatewayParameters", "name": parameters}},
+        "listeners": [
+            {
+                "name": LISTENER_NAME,
+                "protocol": "HTTP",
+                "port": gw.listener_port,
+                "allowedRoutes": {
+                    "kinds": [{"group": GATEWAY_API_GROUP, "kind": "HTTPRoute"}],
+                    "namespaces": {
+                        "from": "Selector",
+                        "selector": {
+                            "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}]
+                        },
+                    },
+                },
+            }
+        ],
+    }
+
+
+def routing_policy_spec(gateway_target: dict) -> dict:
+    """PreRouting on the Gateway: the requested model, from the body, into the routing header."""
+    return {
+        "targetRefs": [gateway_target],
+        "traffic": {
+            "phase": "PreRouting",
+            "transformation": {"request": {"set": [{"name": ROUTING_HEADER, "value": ROUTING_EXPRESSION}]}},
+        },
+    }
+
+
 class InferenceGateway(pulumi.ComponentResource):
     url: pulumi.Output[str]
     served_names: pulumi.Output[list[str]]
@@ -106,96 +148,55 @@ class InferenceGateway(pulumi.ComponentResource):
     def __init__(self, name: str, args: InferenceGatewayArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("maas:index:InferenceGateway", name, None, opts)
         gw = args.gateway
-        port = gw.listener_port
-        ns = gw.namespace
-        self.parent_ref = GatewayParentRef(gw.name, ns)
+        self.parent_ref = GatewayParentRef(gw.name, gw.namespace)
         self.target = target_ref(GATEWAY, gw.name)
-
         namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace", metadata=meta(ns, None, labels("gateway", gw.name)), opts=child(self)
+            f"{name}-namespace", metadata=meta(gw.namespace, None, labels("gateway", gw.name)), opts=child(self)
         )
         self.namespace = namespace.metadata.apply(lambda m: m.name)
         self.crds = self._install_crds(name, args)
-
-        control_plane = k8s.helm.v4.Chart(
-            f"{name}-agentgateway",
-            chart=args.versions.agentgateway_chart("agentgateway"),
-            version=args.versions.agentgateway,
-            namespace=ns,
-            values={"inferenceExtension": {"enabled": True}, "gatewayClassName": gw.class_name},
-            opts=child(self, depends_on=[namespace, *self.crds]),
-        )
-
-        prices = price_catalog_config_map(self, f"{name}-prices", gw.name, ns, args.price_catalog, [namespace])
-        parameters_name = f"{gw.name}-parameters"
-        parameters = self._custom(
-            f"{name}-parameters",
-            AGENTGATEWAY_PARAMETERS,
-            parameters_name,
-            ns,
-            {"service": {"spec": {"type": gw.service_type}}, "modelCatalog": model_catalog_source(gw.name)},
-            [namespace, prices],
-        )
+        control_plane = self._control_plane(name, args, namespace)
+        parameters = self._parameters(name, args, namespace)
         self._custom(
-            f"{name}-gateway",
-            GATEWAY,
-            gw.name,
-            ns,
-            {
-                "gatewayClassName": gw.class_name,
-                "infrastructure": {
-                    "parametersRef": {
-                        "group": AGENTGATEWAY_GROUP,
-                        "kind": "AgentgatewayParameters",
-                        "name": parameters_name,
-                    }
-                },
-                "listeners": [
-                    {
-                        "name": LISTENER_NAME,
-                        "protocol": "HTTP",
-                        "port": port,
-                        "allowedRoutes": {
-                            "kinds": [{"group": GATEWAY_API_GROUP, "kind": "HTTPRoute"}],
-                            "namespaces": {
-                                "from": "Selector",
-                                "selector": {
-                                    "matchExpressions": [
-                                        {
-                                            "key": "kubernetes.io/metadata.name",
-                                            "operator": "In",
-                                            "values": sorted({ns, *args.route_namespaces}),
-                                        }
-                                    ]
-                                },
-                            },
-                        },
-                    }
-                ],
-            },
-            [namespace, control_plane, parameters],
+            f"{name}-gateway", GATEWAY, gw.name, gw.namespace,
+            gateway_spec(args, parameters_name(gw.name)), [namespace, control_plane, parameters],
             # agentgateway marks a Gateway Programmed once its config translates, with or without
             # a load-balancer address, so this wait cannot hang on clusters like kind.
             annotations={"pulumi.com/waitFor": "condition=Programmed"},
-        )
+        )  # fmt: skip
         self._custom(
-            f"{name}-model-routing",
-            AGENTGATEWAY_POLICY,
-            f"{gw.name}-model-routing",
-            ns,
-            {
-                "targetRefs": [self.target],
-                "traffic": {
-                    "phase": "PreRouting",
-                    "transformation": {"request": {"set": [{"name": ROUTING_HEADER, "value": ROUTING_EXPRESSION}]}},
-                },
-            },
-            [namespace],
-        )
+            f"{name}-model-routing", AGENTGATEWAY_POLICY, f"{gw.name}-model-routing", gw.namespace,
+            routing_policy_spec(self.target), [namespace],
+        )  # fmt: skip
         self._model_not_found(name, args, [namespace])
+        self._outputs(name, args, namespace)
 
+    def _control_plane(self, name: str, args: InferenceGatewayArgs, namespace: pulumi.Resource) -> pulumi.Resource:
+        return k8s.helm.v4.Chart(
+            f"{name}-agentgateway",
+            chart=args.versions.agentgateway_chart("agentgateway"),
+            version=args.versions.agentgateway,
+            namespace=args.gateway.namespace,
+            values={"inferenceExtension": {"enabled": True}, "gatewayClassName": args.gateway.class_name},
+            opts=child(self, depends_on=[namespace, *self.crds]),
+        )
+
+    def _parameters(self, name: str, args: InferenceGatewayArgs, namespace: pulumi.Resource) -> pulumi.Resource:
+        """The Gateway's own AgentgatewayParameters: its Service type and the price catalog it
+        mounts (which must exist before the data plane starts)."""
+        gw = args.gateway
+        prices = price_catalog_config_map(self, f"{name}-prices", gw.name, gw.namespace, args.price_catalog, [namespace])
+        return self._custom(
+            f"{name}-parameters", AGENTGATEWAY_PARAMETERS, parameters_name(gw.name), gw.namespace,
+            {"service": {"spec": {"type": gw.service_type}}, "modelCatalog": model_catalog_source(gw.name)},
+            [namespace, prices],
+        )  # fmt: skip
+
+    def _outputs(self, name: str, args: InferenceGatewayArgs, namespace: pulumi.Resource) -> None:
+        gw = args.gateway
+        port = gw.listener_port
         host = self._openshift(name, args, [namespace]) if args.platform == "openshift" else None
-        cluster_url = f"http://{gw.name}.{ns}.svc.cluster.local" + ("" if port == 80 else f":{port}")
+        cluster_url = f"http://{gw.name}.{gw.namespace}.svc.cluster.local" + ("" if port == 80 else f":{port}")
         self.url = pulumi.Output.from_input(host).apply(lambda h: f"https://{h}" if h else cluster_url)
         self.served_names = pulumi.Output.from_input(list(args.served_names))
         self.register_outputs({"url": self.url, "served_names": self.served_names})

@@ -119,11 +119,31 @@ class ModelList(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelListArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("maas:index:ModelList", name, None, opts)
         gw = args.parent_ref
-        ns = gw.namespace
         object_name = gateway_object(gw.name, MODEL_LIST)
         object_labels = labels("model-list", object_name)
         selector = selector_of(object_labels)
+        files = self._files(name, args, object_name, object_labels)
+        deployment = self._server(name, args, object_name, object_labels, files)
+        one_at_a_time_budget(self, f"{name}-disruption-budget", meta(object_name, gw.namespace, object_labels), selector)
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=meta(object_name, gw.namespace, object_labels),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=LIST_PORT, target_port=LIST_PORT)],
+            ),
+            opts=child(self, depends_on=[deployment]),
+        )
+        self._route(name, args, object_name, object_labels, service)
+        if args.network_policies:
+            admit_ingress(self, f"{name}-ingress", object_name, gw.namespace, selector, [([data_plane_peer(gw)], LIST_PORT)])
+        self.service_name = service.metadata.apply(lambda m: m.name)
+        self.register_outputs({"service_name": self.service_name})
 
+    def _files(self, name: str, args: ModelListArgs, object_name: str, object_labels: dict) -> list[pulumi.Resource]:
+        """The list itself, and nginx's server config."""
+        ns = args.parent_ref.namespace
         listing = k8s.core.v1.ConfigMap(
             f"{name}-list",
             metadata=meta(object_name, ns, object_labels),
@@ -136,12 +156,17 @@ class ModelList(pulumi.ComponentResource):
             data={"default.conf": NGINX_CONF},
             opts=child(self),
         )
-        deployment = k8s.apps.v1.Deployment(
+        return [listing, server_conf]
+
+    def _server(
+        self, name: str, args: ModelListArgs, object_name: str, object_labels: dict, files: list[pulumi.Resource]
+    ) -> pulumi.Resource:
+        return k8s.apps.v1.Deployment(
             f"{name}-server",
-            metadata=meta(object_name, ns, object_labels),
+            metadata=meta(object_name, args.parent_ref.namespace, object_labels),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=REPLICAS,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector_of(object_labels)),
                 strategy=surge_rollout(),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -152,24 +177,17 @@ class ModelList(pulumi.ComponentResource):
                     spec=self._pod(args, object_name),
                 ),
             ),
-            opts=child(self, depends_on=[listing, server_conf]),
+            opts=child(self, depends_on=files),
         )
-        one_at_a_time_budget(self, f"{name}-disruption-budget", meta(object_name, ns, object_labels), selector)
-        service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=meta(object_name, ns, object_labels),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=LIST_PORT, target_port=LIST_PORT)],
-            ),
-            opts=child(self, depends_on=[deployment]),
-        )
+
+    def _route(self, name: str, args: ModelListArgs, object_name: str, object_labels: dict, service: pulumi.Resource) -> None:
+        """`GET /v1/models` to the list, filtered per key when consumers exist."""
+        gw = args.parent_ref
         route = custom_resource(
             self,
             f"{name}-route",
             HTTP_ROUTE,
-            meta(object_name, ns, object_labels),
+            meta(object_name, gw.namespace, object_labels),
             {
                 "parentRefs": [gw.as_spec()],
                 "rules": [
@@ -188,18 +206,13 @@ class ModelList(pulumi.ComponentResource):
                 self,
                 f"{name}-consumer-filter",
                 AGENTGATEWAY_POLICY,
-                meta(object_name, ns, object_labels),
+                meta(object_name, gw.namespace, object_labels),
                 {
                     "targetRefs": [target_ref(HTTP_ROUTE, object_name)],
                     "traffic": {"transformation": {"response": {"body": FILTER_EXPRESSION}}},
                 },
                 [*args.crds, route],
             )
-        if args.network_policies:
-            admit_ingress(self, f"{name}-ingress", object_name, ns, selector, [([data_plane_peer(gw)], LIST_PORT)])
-
-        self.service_name = service.metadata.apply(lambda m: m.name)
-        self.register_outputs({"service_name": self.service_name})
 
     @staticmethod
     def _pod(args: ModelListArgs, object_name: str) -> k8s.core.v1.PodSpecArgs:
