@@ -53,6 +53,8 @@ class Registration:
     """Package -> provider reference a component (a Helm chart, a YAML bundle) hands its children."""
     aliases: list[str] = field(default_factory=list)
     """URNs this resource was known by before a rename (its `aliases` option)."""
+    remote: bool = False
+    """A component implemented by a provider (a Helm chart, a YAML bundle), registered with inputs."""
     transforms: list = field(default_factory=list)
     """The resource's own transforms, which the engine applies to it and to every child it has
     (a chart's or bundle's objects included). Mocks never run them; tests apply them by hand."""
@@ -121,6 +123,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     provider=request.provider,
                     providers=dict(request.providers),
                     aliases=[*request.aliasURNs, *(self._alias_urn(request, a) for a in request.aliases)],
+                    remote=request.remote,
                     transforms=pulumi_mocks._resolve_callbacks(request.transforms),
                 )
             )

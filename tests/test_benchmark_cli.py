@@ -41,3 +41,38 @@ def test_a_bad_shape_is_refused_with_the_expected_form():
     result = run("--shape", "ten", timeout=20)
     assert result.returncode == 2
     assert "MODELS,ADAPTERS,CONSUMERS,TIERS" in result.stderr
+
+
+def test_the_floor_replays_exactly_what_the_program_registered():
+    """The SDK floor is only a floor for the same work: every registration of the dev stack
+    (secrets, charts, aliases, retained CRDs included) comes back identical from the replay."""
+    sys.path.insert(0, str(BENCHMARK.parent))
+    from benchmark import replay
+    from harness import run_stack
+
+    def identities(run):
+        return {
+            r.urn: (r.type, r.parent, r.custom, r.remote, r.inputs, sorted(r.dependencies), r.protect,
+                    r.retain_on_delete, sorted(r.aliases))
+            for r in run.registrations
+        }  # fmt: skip
+
+    program = run_stack("dev", secrets={"maas:hfToken": "hf_test"})
+    for package_classes in (False, True):
+        floor = replay(program, package_classes)
+        assert len(floor.registrations) == len(program.registrations)
+        assert identities(floor) == identities(program), package_classes
+        assert any(r.aliases for r in floor.registrations) and any(r.remote for r in floor.registrations)
+
+
+def test_each_row_reports_the_floor_beside_the_program():
+    result = run("--shape", "1,0,0,0", "--repeats", "1")
+    assert result.returncode == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if line.startswith("| series |"))
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| custom |"))
+    cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in row.split("|")]))
+    seconds = float(cells["seconds"])
+    half_cent = 0.005  # seconds are printed to two decimals
+    for floor_name in ("SDK floor", "package-class floor"):
+        floor, ratio = float(cells[f"{floor_name} seconds"]), float(cells[f"program / {floor_name}"])
+        assert floor > 0 and (seconds - half_cent) / (floor + half_cent) <= ratio <= (seconds + half_cent) / (floor - half_cent)
