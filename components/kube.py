@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple, Optional, Protocol, Sequence
+from typing import Mapping, NamedTuple, Optional, Protocol, Sequence, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from llm_maas.models.listing import PRODUCT as PART_OF
+
+T = TypeVar("T")
 
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 INFERENCE_GROUP = "inference.networking.k8s.io"
@@ -330,3 +332,10 @@ def kubernetes_target(name: str, render_yaml_to: Optional[str]) -> Optional[pulu
     return pulumi.ResourceOptions(
         provider=k8s.Provider(f"{name}-render", render_yaml_to_directory=render_yaml_to)
     )
+
+
+def known(value: T) -> pulumi.Output[T]:
+    """An output of a plain list or dict, known now. `Output.from_input` unwraps a container
+    element by element (an Output and a task each: thousands for a large catalog's names), which
+    a value with no Output inside does not need."""
+    return pulumi.Output.from_input(None).apply(lambda _: value)

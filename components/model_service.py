@@ -17,7 +17,7 @@ from .consumers.access import ConsumerAccess, ConsumerAccessArgs
 from .consumers.spend import price_catalog, prices
 from .gateway.inference_gateway import InferenceGateway, InferenceGatewayArgs
 from .gateway.model_list import ModelList, ModelListArgs
-from .kube import child, labels, meta
+from .kube import child, known, labels, meta
 from .observability.observability import Observability, ObservabilityArgs, scraper_peer
 from .serving.autoscaling import ModelAutoscaling, ModelAutoscalingArgs
 from .serving.model_pool import ModelPool, ModelPoolArgs
@@ -70,11 +70,11 @@ class ModelService(pulumi.ComponentResource):
 
         self.url = self.gateway.url
         self.served_names = self.gateway.served_names
-        self.pools = pulumi.Output.from_input({m.pool_name: m.served_names for m in config.models})
+        self.pools = known({m.pool_name: m.served_names for m in config.models})
         self.gpus = pulumi.Output.from_input(config.total_gpus)
         self.gpus_at_min = pulumi.Output.from_input(config.gpus_at_min)
         self.gpus_at_max = pulumi.Output.from_input(config.gpus_at_max)
-        self.prices = pulumi.Output.from_input(prices(config.models, config.currency))
+        self.prices = known(prices(config.models, config.currency))
         self.register_outputs(
             {
                 "url": self.url,

@@ -31,6 +31,7 @@ from ..kube import (
     Kind,
     child,
     custom_resource,
+    known,
     labels,
     meta,
     retain_crds,
@@ -198,7 +199,7 @@ class InferenceGateway(pulumi.ComponentResource):
         host = self._openshift(name, args, [namespace]) if args.platform == "openshift" else None
         cluster_url = f"http://{gw.name}.{gw.namespace}.svc.cluster.local" + ("" if port == 80 else f":{port}")
         self.url = pulumi.Output.from_input(host).apply(lambda h: f"https://{h}" if h else cluster_url)
-        self.served_names = pulumi.Output.from_input(list(args.served_names))
+        self.served_names = known(list(args.served_names))
         self.register_outputs({"url": self.url, "served_names": self.served_names})
 
     def _install_crds(self, name: str, args: InferenceGatewayArgs) -> list[pulumi.Resource]:

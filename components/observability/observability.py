@@ -29,6 +29,7 @@ from ..kube import (
     GatewayRef,
     child,
     custom_resource,
+    known,
     labels,
     meta,
     namespace_peer,
@@ -119,7 +120,7 @@ class Observability(pulumi.ComponentResource):
                 data={f"{board}.json": document},
                 opts=child(self),
             )
-        self.dashboards = pulumi.Output.from_input([f"{board}-dashboard" for board in boards])
+        self.dashboards = known([f"{board}-dashboard" for board in boards])
         self.register_outputs({"dashboards": self.dashboards})
 
     def _pod_monitor(

@@ -32,6 +32,7 @@ from ..kube import (
     account_with_role,
     child,
     custom_resource,
+    known,
     labels,
     meta,
 )
@@ -99,7 +100,7 @@ class ModelAutoscaling(pulumi.ComponentResource):
                 crds,
             )
             names.append(model.server_name)
-        self.scaled_objects = pulumi.Output.from_input(names)
+        self.scaled_objects = known(names)
         self.register_outputs({"scaled_objects": self.scaled_objects})
 
     @staticmethod

@@ -25,6 +25,7 @@ from ..kube import (
     child,
     custom_resource,
     data_plane_peer,
+    known,
     meta,
     pool_labels,
     target_ref,
@@ -113,7 +114,7 @@ class ModelPool(pulumi.ComponentResource):
             self._network_policies(name, args, picker)
 
         self.pool_name = pulumi.Output.from_input(model.pool_name)
-        self.served_names = pulumi.Output.from_input(model.served_names)
+        self.served_names = known(model.served_names)
         self.epp_service = service.metadata.apply(lambda m: m.name)
         self.register_outputs(
             {"pool_name": self.pool_name, "served_names": self.served_names, "epp_service": self.epp_service}

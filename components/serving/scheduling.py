@@ -43,6 +43,7 @@ from ..kube import (
     INFERENCE_OBJECTIVE,
     INFERENCE_POOL,
     custom_resource,
+    known,
     labels,
     meta,
     target_ref,
@@ -115,5 +116,5 @@ class PoolScheduling(pulumi.ComponentResource):
                 },
                 [*args.crds, *args.routes],
             )
-        self.objectives = pulumi.Output.from_input(names)
+        self.objectives = known(names)
         self.register_outputs({"objectives": self.objectives})
