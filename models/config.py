@@ -16,13 +16,13 @@ from pydantic.alias_generators import to_snake
 
 from .catalog import Model
 from .catalog_rules import check_model, check_names, check_scaling
-from .consumers import Consumer, RateLimit, check_consumers
+from .consumers import Consumer, RateLimit, check_consumer_groups, check_consumers
 from .errors import ConfigError, Violation
 from .identity import check_gateway_name, check_namespaces, check_route_names
 from .listing import check_listing
 from .scaling import Autoscaling, Monitoring, resolve_scaling
-from .spend import Team, budgets_enforced, check_teams
-from .tiers import Tier, check_tiers
+from .spend import Team, budgets_enforced
+from .tiers import Tier
 from .types import DNS1123Label, DNS1123Subdomain, GatewayName, Hostname, Image, Release, RenderDirectory, Resources, StrictModel
 
 
@@ -373,8 +373,9 @@ class Config(StrictModel):
         violations += check_listing(self.served_names)
         declared = {name: ("models",) for name in context.get("declared_names", ())}
         violations += check_consumers(self.consumers, self.rate_limit, {**declared, **name_owner}, self.budgets_enforced)
-        violations += check_teams(self.teams, self.consumers, context.get("declared_teams", set()))
-        violations += check_tiers(self.tiers, self.consumers, context.get("declared_tiers", set()))
+        for key, field, groups in (("teams", "team", self.teams), ("tiers", "tier", self.tiers)):
+            names = [group.name for group in groups]
+            violations += check_consumer_groups(key, field, names, self.consumers, context.get(f"declared_{key}", set()))
         resolve_scaling(self.monitoring, self.autoscaling, self.platform)
         violations += check_scaling(
             self.models, self.monitoring, self.autoscaling, self.platform, self.gpu_budget

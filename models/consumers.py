@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import AbstractSet, Annotated, Literal, Optional, Sequence
 
 from pydantic import Field, PositiveInt
 
@@ -101,4 +101,29 @@ def check_consumers(
                       "consumers or teams have budgets and install is false: name the existing service "
                       "{name, namespace, port}, or set install: true")
         )
+    return violations
+
+
+def check_consumer_groups(
+    key: str, field: str, group_names: Sequence[str], consumers: Sequence[Consumer], also_declared: AbstractSet[str] = frozenset()
+) -> list[Violation]:
+    """A list of groups consumers join by name (`maas:tiers` through `tier`, `maas:teams` through
+    `team`): unique names, and every consumer's group declared (`also_declared`: names of entries
+    that did not parse, which the loader leaves out of this check)."""
+    violations: list[Violation] = []
+    first_use: dict[str, int] = {}
+    for index, name in enumerate(group_names):
+        if name in first_use:
+            violations.append(
+                Violation((key, index, "name"), name, f"already used by {key}[{first_use[name]}]; {field} names must be unique")
+            )
+        else:
+            first_use[name] = index
+    for index, consumer in enumerate(consumers):
+        group = getattr(consumer, field)
+        if group is not None and group not in first_use and group not in also_declared:
+            allowed = ", ".join(sorted(first_use)) or f"none (maas:{key} is empty)"
+            violations.append(
+                Violation(("consumers", index, field), group, f"no {field} of that name in maas:{key}; allowed: {allowed}")
+            )
     return violations

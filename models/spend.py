@@ -13,12 +13,11 @@ so no monthly budget is offered.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import AbstractSet, Annotated, Optional, Sequence
+from typing import Annotated, Optional, Sequence
 
 from pydantic import Field
 
 from .consumers import MAX_BUDGET, Consumer
-from .errors import Violation
 from .types import DNS1123Label, StrictModel
 
 SPEND_UNITS_PER_CURRENCY = 10_000
@@ -47,28 +46,6 @@ class Team(StrictModel):
         description="Most the team's consumers may spend together in a UTC day, in maas:currency; unset: "
         "counted, never refused.",
     )
-
-
-def check_teams(teams: Sequence[Team], consumers: Sequence[Consumer], also_declared: AbstractSet[str] = frozenset()) -> list[Violation]:
-    """Unique team names, and every consumer's team declared (`also_declared`: names of team
-    entries that did not parse)."""
-    violations: list[Violation] = []
-    first_use: dict[str, int] = {}
-    for index, team in enumerate(teams):
-        if team.name in first_use:
-            violations.append(
-                Violation(("teams", index, "name"), team.name,
-                          f"already used by teams[{first_use[team.name]}]; team names must be unique")
-            )
-        else:
-            first_use[team.name] = index
-    for index, consumer in enumerate(consumers):
-        if consumer.team is not None and consumer.team not in first_use and consumer.team not in also_declared:
-            allowed = ", ".join(sorted(first_use)) or "none (maas:teams is empty)"
-            violations.append(
-                Violation(("consumers", index, "team"), consumer.team, f"no team of that name in maas:teams; allowed: {allowed}")
-            )
-    return violations
 
 
 def idle_teams(teams: Sequence[Team], consumers: Sequence[Consumer]) -> list[str]:

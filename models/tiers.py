@@ -7,12 +7,10 @@ picker's default, priority 0 (llm-d-router v0.10.0 `pkg/epp/requestcontrol/direc
 
 from __future__ import annotations
 
-from typing import AbstractSet, Annotated, Sequence
+from typing import Annotated, Sequence
 
 from pydantic import AfterValidator, Field
 
-from .consumers import Consumer
-from .errors import Violation
 from .types import DNS1123Label, StrictModel
 
 # Priorities only order tiers, so a few levels are all anyone needs; the bound catches a typo
@@ -41,24 +39,3 @@ def priority_bands(tiers: Sequence[Tier]) -> list[int]:
     return sorted({UNTIERED_PRIORITY, *(tier.priority for tier in tiers)}, reverse=True)
 
 
-def check_tiers(tiers: Sequence[Tier], consumers: Sequence[Consumer], also_declared: AbstractSet[str] = frozenset()) -> list[Violation]:
-    """Unique tier names, and every consumer's tier declared (`also_declared`: tiers declared by
-    entries that did not parse, which the loader leaves out of this check)."""
-    violations: list[Violation] = []
-    first_use: dict[str, int] = {}
-    for index, tier in enumerate(tiers):
-        if tier.name in first_use:
-            violations.append(
-                Violation(("tiers", index, "name"), tier.name,
-                          f"already used by tiers[{first_use[tier.name]}]; tier names must be unique")
-            )
-        else:
-            first_use[tier.name] = index
-    for index, consumer in enumerate(consumers):
-        if consumer.tier is not None and consumer.tier not in first_use and consumer.tier not in also_declared:
-            allowed = ", ".join(sorted(first_use)) or "none (maas:tiers is empty)"
-            violations.append(
-                Violation(("consumers", index, "tier"), consumer.tier,
-                          f"no tier of that name in maas:tiers; allowed: {allowed}")
-            )
-    return violations
